@@ -1,0 +1,184 @@
+"""The Jobs API app: `/api/{2.0,2.1,2.2}/jobs/...` over the service, plus `/health`.
+
+The three versions behave the same except that 2.2 creates jobs with queueing on and pages large arrays
+(see `core.api.render`). Clients differ in what they send, and every form is accepted: ids as numbers or
+strings, booleans as `true` / `True`, an empty `page_token=`, unknown query parameters, and bodies sent
+as `text/json` (the legacy CLI) or with no body at all (`{}`).
+
+Per request the event loop only reads the body; authentication, parsing, the service call and rendering
+run together in one worker-thread hop, because the service does blocking storage I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.api import jobs, runs
+from core.api.auth import authenticate
+from core.api.call import API_VERSIONS, Call, Endpoint
+from core.api.errors import (
+    error_response,
+    floe_error_response,
+    floe_exception_handler,
+    http_exception_handler,
+    internal_error_response,
+    json_response,
+    unexpected_exception_handler,
+)
+from core.api.service import FloeService
+from core.clock import Clock, SystemClock, to_millis
+from core.errors import FloeError, MalformedRequest
+
+logger = logging.getLogger("floe.api")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
+def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
+    """The ASGI app serving the Jobs API over `floe`. `clock` (default: the system clock) gives the
+    "now" that durations of running runs are measured to."""
+    app = FastAPI(title="Floe Jobs API", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(HTTPException, http_exception_handler)
+    app.add_exception_handler(FloeError, floe_exception_handler)
+    app.add_exception_handler(Exception, unexpected_exception_handler)
+    app.add_route("/health", _health, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/.well-known/databricks-config", _no_host_metadata, methods=["GET"], include_in_schema=False
+    )
+    the_clock = clock or SystemClock()
+    for version in API_VERSIONS:
+        for method, path, endpoint in (*jobs.ROUTES, *runs.ROUTES):
+            app.add_route(
+                f"/api/{version}/{path}",
+                _route(floe, the_clock, version, method, endpoint),
+                methods=[method],
+                include_in_schema=False,
+            )
+    return app
+
+
+async def _health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def _no_host_metadata(request: Request) -> Response:
+    # The SDK probes this at construction, unauthenticated, and carries on after a 404.
+    return error_response("ENDPOINT_NOT_FOUND", "Floe serves no host metadata.", 404)
+
+
+def _route(floe: FloeService, clock: Clock, version: str, method: str, endpoint: Endpoint) -> Any:
+    is_get = method == "GET"
+
+    async def handle(request: Request) -> Response:
+        try:
+            body = b""
+            if not is_get or request.headers.get("content-length", "0") not in ("0", ""):
+                body = await request.body()
+            return await run_in_threadpool(
+                _serve,
+                floe,
+                clock,
+                version,
+                endpoint,
+                request.headers.get("authorization"),
+                dict(request.query_params) if is_get else None,
+                body,
+                str(request.base_url),
+            )
+        except Exception as exc:  # the client went away mid-body, or a bug outside _serve
+            logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+            return internal_error_response()
+
+    return handle
+
+
+def _serve(
+    floe: FloeService,
+    clock: Clock,
+    version: str,
+    endpoint: Endpoint,
+    authorization: str | None,
+    query: dict[str, str] | None,
+    body: bytes,
+    base_url: str,
+) -> Response:
+    try:
+        user = authenticate(floe, authorization)
+        params = _parse_body(body)
+        if query is not None:  # GET: the query string wins over a (rare) JSON body
+            params.update(query)
+        call = Call(floe, version, params, user, base_url, to_millis(clock.now()))
+        return json_response(endpoint(call))
+    except FloeError as exc:
+        return floe_error_response(exc)
+    except Exception:
+        logger.exception("unhandled error in /api/%s %s", version, getattr(endpoint, "__name__", "endpoint"))
+        return internal_error_response()
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    """A JSON object, whatever the Content-Type says; an empty body is `{}`."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedRequest(
+            f"The request body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted."
+        )
+    if not body.strip():
+        return {}
+    try:
+        parsed = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedRequest(f"The request body is not valid JSON: {_reason(exc)}") from None
+    if not isinstance(parsed, dict):
+        raise MalformedRequest(f"The request body must be a JSON object, not {_json_type(parsed)}.")
+    if _too_deep(parsed):
+        raise MalformedRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    return parsed
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether JSON nests deeper than MAX_JSON_DEPTH (which no Jobs API shape needs): later stages
+    (validation, storage codecs, rendering) recurse, and must never meet a body they cannot handle."""
+    level: list[Any] = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}."
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply."
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text."
+    return f"{exc}."

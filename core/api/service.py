@@ -1,0 +1,72 @@
+"""The service the HTTP layer calls (implemented by `core.handlers.Floe`), as a structural type.
+
+Every method raises `core.errors.FloeError` subclasses for anything a caller can cause; a missing job or
+run is `JobNotFound` / `RunNotFound` ("Job 123 does not exist."). Methods are synchronous (they do
+storage I/O); the app calls them from a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from core.engine.records import Run
+from core.model import RunNowRequest
+from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+
+
+class FloeService(Protocol):
+    def authenticate(self, token: str) -> str | None:
+        """The user name a valid token belongs to, None for any other token."""
+        ...
+
+    def create_job(self, settings: dict[str, Any], *, creator: str) -> int:
+        """Store a job; `settings` were validated by `validate_job_settings`. Returns the job id."""
+        ...
+
+    def get_job(self, job_id: int) -> JobRecord: ...
+
+    def list_jobs(self, *, name: str | None, limit: int, offset: int, page_token: str | None) -> JobPage: ...
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any], fields_to_remove: list[str]) -> None:
+        """Merge (`merge_update`) and validate; the arguments arrive as the client sent them."""
+        ...
+
+    def reset_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        """Replace the settings; `new_settings` were validated by `validate_job_settings`."""
+        ...
+
+    def delete_job(self, job_id: int) -> None: ...
+
+    def run_now(self, request: RunNowRequest, *, creator: str) -> Run: ...
+
+    def submit(self, body: dict[str, Any], *, creator: str) -> Run:
+        """Start a one-time run; `body` was validated by `validate_submit`."""
+        ...
+
+    def get_run(self, run_id: int) -> RunView: ...
+
+    def list_runs(
+        self,
+        *,
+        job_id: int | None,
+        active_only: bool,
+        completed_only: bool,
+        run_type: str | None,
+        start_time_from: int | None,
+        start_time_to: int | None,
+        limit: int,
+        offset: int,
+        page_token: str | None,
+    ) -> RunPage: ...
+
+    def get_run_output(self, run_id: int) -> RunOutput:
+        """The output of one task run (`run_id` is a task run id)."""
+        ...
+
+    def cancel_run(self, run_id: int) -> None:
+        """Cancel a job run or a single task run, asynchronously."""
+        ...
+
+    def cancel_all_runs(self, *, job_id: int | None, all_queued_runs: bool) -> None: ...
+
+    def delete_run(self, run_id: int) -> None: ...

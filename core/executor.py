@@ -1,0 +1,191 @@
+"""Task attempts that run as child processes of this host, and how their end is reported.
+
+`TaskExecutor.launch` turns a claimed task attempt into a process (through the module of its task type)
+and returns at once; the supervisor's watcher notices the exit, the log is shipped to its blob, and
+`on_ended` is called from a small thread pool with the attempt's `Outcome`. Killing is by task run id;
+the reason given to `kill` (CANCELED or TIMEDOUT) becomes the attempt's result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.compute.logs import LogShipper, read_tail
+from core.compute.process import ProcessExit, ProcessSpec, ProcessSupervisor
+from core.engine.states import Result, TerminationCode
+from core.errors import InvalidParameterValue
+from core.store import BlobStore
+from core.tasks import python_script
+
+log = logging.getLogger("floe.executor")
+
+TASK_TYPES = (
+    "notebook_task", "spark_python_task", "python_wheel_task", "spark_jar_task", "spark_submit_task",
+    "sql_task", "condition_task", "for_each_task", "run_job_task", "pipeline_task", "dbt_task",
+)
+_TRACEBACK = re.compile(rb"^Traceback \(most recent call last\):$", re.MULTILINE)
+
+
+def log_blob(run_id: int, task_run_id: int) -> str:
+    return f"logs/{run_id}/{task_run_id}.log"
+
+
+def trace_blob(run_id: int, task_run_id: int) -> str:
+    return f"logs/{run_id}/{task_run_id}.error_trace"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    run_id: int
+    task_run_id: int
+    result: Result
+    message: str = ""
+    code: TerminationCode | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Everything `launch` needs about one attempt; parameters are already resolved."""
+
+    job_id: int
+    run_id: int
+    task_run_id: int
+    task_key: str
+    attempt: int
+    task: Mapping[str, Any]  # the task's settings from the run's spec
+    overriding: Mapping[str, Any]  # legacy run-now parameter maps
+    traceparent: str | None = None
+
+
+def task_type(task: Mapping[str, Any]) -> str | None:
+    return next((name for name in TASK_TYPES if name in task), None)
+
+
+class TaskExecutor:
+    def __init__(
+        self, *, home: Path, workspace: Path, python: str, blobs: BlobStore,
+        on_ended: Callable[[Outcome], None], base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.workspace = workspace
+        self.python = python
+        self.blobs = blobs
+        self.on_ended = on_ended
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.shipper = LogShipper(blobs)
+        self._reasons: dict[str, Result] = {}
+        self._runs: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="floe-task-exit")
+        self.supervisor = ProcessSupervisor(self._exited)
+
+    def launch(self, launch: Launch) -> None:
+        """Start the attempt's process. Raises InvalidParameterValue when the task cannot run as given
+        (unsupported type, missing file): the caller ends the attempt FAILED with that message."""
+        kind = task_type(launch.task)
+        if kind != "spark_python_task":
+            raise InvalidParameterValue(
+                f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this Floe host yet; "
+                "supported here: spark_python_task"
+            )
+        command = python_script.build_command(
+            launch.task[kind], python=self.python, workspace=self.workspace,
+            python_params=launch.overriding.get("python_params"),
+        )
+        env = python_script.task_environment(
+            self.base_env, job_id=launch.job_id, run_id=launch.run_id, task_run_id=launch.task_run_id,
+            task_key=launch.task_key, attempt=launch.attempt, workspace=self.workspace,
+            traceparent=launch.traceparent,
+        )
+        key = str(launch.task_run_id)
+        log_path = self.home / "logs" / str(launch.run_id) / f"{launch.task_run_id}.log"
+        with self._lock:
+            self._runs[key] = launch.run_id
+        self.supervisor.start(ProcessSpec(key=key, argv=command.argv, cwd=command.cwd, env=env, log_path=log_path))
+
+    def kill(self, task_run_id: int, reason: str) -> bool:
+        key = str(task_run_id)
+        with self._lock:
+            self._reasons[key] = Result(reason)
+        return self.supervisor.kill(key)
+
+    def is_running(self, task_run_id: int) -> bool:
+        return self.supervisor.is_running(str(task_run_id))
+
+    def close(self) -> None:
+        self.supervisor.close(kill=True)
+        self._pool.shutdown(wait=True)
+
+    def _exited(self, exit: ProcessExit) -> None:
+        # Runs on the supervisor's watcher thread: hand the slow part (blob writes, storage) to the pool.
+        self._pool.submit(self._finish, exit)
+
+    def _finish(self, exit: ProcessExit) -> None:
+        with self._lock:
+            run_id = self._runs.pop(exit.key)
+            reason = self._reasons.pop(exit.key, None)
+        task_run_id = int(exit.key)
+        try:
+            self.shipper.ship(exit.log_path, log_blob(run_id, task_run_id))
+            self.shipper.forget(log_blob(run_id, task_run_id))
+        except Exception:
+            log.exception("could not ship the log of task run %s", task_run_id)
+        if exit.killed and reason is not None:
+            outcome = Outcome(run_id, task_run_id, reason, f"The task was {reason.value.lower()}",
+                              exit_code=exit.exit_code)
+        elif exit.exit_code == 0:
+            outcome = Outcome(run_id, task_run_id, Result.SUCCESS, exit_code=0)
+        else:
+            message = self._error_from_log(exit, run_id, task_run_id)
+            outcome = Outcome(run_id, task_run_id, Result.FAILED, message, TerminationCode.RUN_EXECUTION_ERROR,
+                              exit.exit_code)
+        try:
+            self.on_ended(outcome)
+        except Exception:
+            log.exception("could not record the end of task run %s", task_run_id)
+
+    def _error_from_log(self, exit: ProcessExit, run_id: int, task_run_id: int) -> str:
+        """The error a user wants first: the last line of a Python traceback if there is one (its whole
+        text is kept as the error trace), else how the process ended."""
+        try:
+            with open(exit.log_path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 256 * 1024))
+                tail = f.read()
+        except OSError:
+            return f"Task process {exit.describe()}"
+        matches = list(_TRACEBACK.finditer(tail))
+        if not matches:
+            return f"Task process {exit.describe()}"
+        trace = tail[matches[-1].start() :].decode("utf-8", "replace").rstrip()
+        try:
+            self.blobs.put(trace_blob(run_id, task_run_id), trace.encode())
+        except Exception:
+            log.exception("could not store the error trace of task run %s", task_run_id)
+        last = trace.splitlines()[-1].strip() if trace else ""
+        return last or f"Task process {exit.describe()}"
+
+
+def read_logs(blobs: BlobStore, home: Path, run_id: int, task_run_id: int) -> tuple[str | None, bool]:
+    """The last 5 MB of an attempt's output: from its blob once shipped, from the local file while it runs."""
+    blob = log_blob(run_id, task_run_id)
+    if blobs.stat(blob) is not None:
+        return read_tail(blobs, blob)
+    local = home / "logs" / str(run_id) / f"{task_run_id}.log"
+    if local.exists():
+        data = local.read_bytes()[-5 * 1024 * 1024 :]
+        return data.decode("utf-8", "replace"), local.stat().st_size > len(data)
+    return None, False
+
+
+def read_trace(blobs: BlobStore, run_id: int, task_run_id: int) -> str | None:
+    blob = blobs.get(trace_blob(run_id, task_run_id))
+    return None if blob is None else blob.data.decode("utf-8", "replace")

@@ -1,0 +1,82 @@
+"""The queue messages Floe sends itself, and their validation.
+
+A message is small JSON: `{"v": 1, "kind": ..., "run_id": ..., ...}`, plus the W3C `traceparent` of the run.
+Queues deliver at least once and out of order, so every kind is handled idempotently: the handler reads
+the current state and decides from it. A message that does not parse is poison: it is never retried.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from core.errors import FloeError
+
+VERSION = 1
+WORK_QUEUE = "floe-work"  # run.advance and task.start, for every host
+POISON_SUFFIX = "-poison"
+MAX_DEQUEUE = 5  # deliveries before a message moves to `<queue>-poison`, as the Functions host does
+
+Kind = Literal["run.advance", "task.start", "task.kill"]
+_KINDS: frozenset[str] = frozenset({"run.advance", "task.start", "task.kill"})
+
+
+class InvalidMessage(FloeError):
+    """A queue message that is not one Floe understands; moved to the poison queue at once."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class WorkMessage:
+    kind: Kind
+    run_id: int
+    task_run_id: int | None = None
+    reason: str | None = None  # task.kill: the Result the killed attempt ends with
+    traceparent: str | None = None
+
+    def encode(self) -> str:
+        body: dict[str, Any] = {"v": VERSION, **{k: v for k, v in asdict(self).items() if v is not None}}
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> WorkMessage:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise InvalidMessage(f"queue message is not JSON: {text[:200]!r}") from None
+        if not isinstance(data, dict):
+            raise InvalidMessage(f"queue message is not a JSON object: {text[:200]!r}")
+        version = data.get("v")
+        if version != VERSION:
+            raise InvalidMessage(f"queue message version {version!r} is not {VERSION}: {text[:200]!r}")
+        kind = data.get("kind")
+        if kind not in _KINDS:
+            raise InvalidMessage(f"queue message kind {kind!r} is not one of {sorted(_KINDS)}")
+        run_id = _id(data, "run_id", required=True)
+        task_run_id = _id(data, "task_run_id", required=kind != "run.advance")
+        reason = data.get("reason")
+        traceparent = data.get("traceparent")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidMessage(f"queue message field reason {reason!r} is not a string")
+        if traceparent is not None and not isinstance(traceparent, str):
+            raise InvalidMessage(f"queue message field traceparent {traceparent!r} is not a string")
+        return cls(kind, run_id, task_run_id, reason, traceparent)  # type: ignore[arg-type]
+
+
+def _id(data: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidMessage(f"queue message of kind {data.get('kind')} lacks {name}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidMessage(f"queue message field {name} {value!r} is not a positive int64")
+    return value
+
+
+def host_queue(host_id: str) -> str:
+    """The queue of one host: work only that host can do (killing a process it started)."""
+    return f"floe-host-{host_id}"

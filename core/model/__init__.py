@@ -1,0 +1,28 @@
+"""Jobs API 2.2 shapes (pydantic) and the validation of whole job definitions and requests.
+
+The service calls these functions; each raises `core.errors.InvalidParameterValue` with a message that
+names the field path, the bad value and the rule, never a pydantic error.
+"""
+
+from __future__ import annotations
+
+from core.model.jobs import JobSettings, SubmitRun
+from core.model.requests import RunNowRequest, parse_bool, parse_id, parse_int, validate_run_now
+from core.model.tasks import TASK_TYPES, Task
+from core.model.update import merge_update
+from core.model.validation import validate_job_settings, validate_submit
+
+__all__ = [
+    "TASK_TYPES",
+    "JobSettings",
+    "RunNowRequest",
+    "SubmitRun",
+    "Task",
+    "merge_update",
+    "parse_bool",
+    "parse_id",
+    "parse_int",
+    "validate_job_settings",
+    "validate_run_now",
+    "validate_submit",
+]

@@ -1,0 +1,186 @@
+"""Request bodies that are not job settings (run-now), and the scalar parsers the HTTP layer uses.
+
+Clients write ids and booleans in several ways: the legacy CLI sends `"job_id": "100"`, Airflow puts
+Python's `True` in query strings. These parsers accept every such spelling and reject the rest with a
+message naming the field, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.model.base import invalid, require_object, scalar_to_str
+from core.model.jobs import MAX_IDEMPOTENCY_TOKEN
+
+MAX_ID = 2**63 - 1
+MAX_LEGACY_PARAM_BYTES = 10_000
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+
+
+def parse_id(value: Any, field: str) -> int:
+    """A job or run id: a JSON number or a numeric string, 1 <= id < 2**63."""
+    if value is None or value == "":
+        raise invalid(field, "is required")
+    ident: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        ident = value
+    elif isinstance(value, float) and value.is_integer():
+        ident = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        ident = int(value.strip())
+    if ident is None or not 1 <= ident <= MAX_ID:
+        raise invalid(
+            field, "must be a positive integer id below 2**63 (a JSON number or a numeric string)", value
+        )
+    return ident
+
+
+def parse_bool(value: Any, field: str, *, default: bool = False) -> bool:
+    """A boolean: JSON true/false, or the strings true/false/1/0 in any case; absent or empty -> default."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise invalid(field, "must be a boolean (true or false)", value)
+
+
+def parse_int(value: Any, field: str, *, min: int, max: int | None = None, default: int) -> int:
+    """An integer from a body or a query string, within [min, max]; absent or empty -> default."""
+    if value is None or value == "":
+        return default
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if digits.isascii() and digits.isdigit():
+            number = int(text)
+    bounds = f"between {min} and {max}" if max is not None else f"at least {min}"
+    if number is None:
+        raise invalid(field, f"must be an integer {bounds}", value)
+    if number < min or (max is not None and number > max):
+        raise invalid(field, f"must be {bounds}", value)
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class RunNowRequest:
+    """A validated jobs/run-now body. Maps hold strings; absent fields are None."""
+
+    job_id: int
+    job_parameters: Mapping[str, str] | None = None
+    idempotency_token: str | None = None
+    only: tuple[str, ...] | None = None
+    queue_enabled: bool | None = None  # `queue.enabled` when given; None = the job's own setting
+    # legacy per-task-type parameters
+    notebook_params: Mapping[str, str] | None = None
+    python_params: tuple[str, ...] | None = None
+    python_named_params: Mapping[str, str] | None = None
+    jar_params: tuple[str, ...] | None = None
+    spark_submit_params: tuple[str, ...] | None = None
+    sql_params: Mapping[str, str] | None = None
+    dbt_commands: tuple[str, ...] | None = None
+    pipeline_params: Mapping[str, Any] | None = None
+
+    def overriding_parameters(self) -> dict[str, Any]:
+        """The legacy parameter fields as given, for `Run.overriding_parameters` (runs/get echoes them)."""
+        out: dict[str, Any] = {}
+        for name in _LEGACY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = list(value) if isinstance(value, tuple) else dict(value)
+        return out
+
+
+_LEGACY_MAPS = ("notebook_params", "python_named_params", "sql_params")
+_LEGACY_LISTS = ("python_params", "jar_params", "spark_submit_params", "dbt_commands")
+_ASCII_ONLY = ("python_params", "spark_submit_params")
+_LEGACY_FIELDS = (*_LEGACY_MAPS, *_LEGACY_LISTS, "pipeline_params")
+
+
+def validate_run_now(raw: Any) -> RunNowRequest:
+    """Validate a jobs/run-now body. Unknown fields (e.g. `performance_target`) are ignored."""
+    body = require_object(raw, "")
+    values: dict[str, Any] = {"job_id": parse_id(body.get("job_id"), "job_id")}
+    if body.get("job_parameters") is not None:
+        values["job_parameters"] = _string_map(body["job_parameters"], "job_parameters")
+    token = body.get("idempotency_token")
+    if token is not None:
+        if not isinstance(token, str) or not 1 <= len(token) <= MAX_IDEMPOTENCY_TOKEN:
+            raise invalid(
+                "idempotency_token", f"must be a string of 1 to {MAX_IDEMPOTENCY_TOKEN} characters", token
+            )
+        values["idempotency_token"] = token
+    if body.get("only") is not None:
+        values["only"] = _string_list(body["only"], "only")
+    queue = body.get("queue")
+    if queue is not None:
+        queue = require_object(queue, "queue")
+        values["queue_enabled"] = parse_bool(queue.get("enabled"), "queue.enabled")
+    for name in _LEGACY_MAPS:
+        if body.get(name) is not None:
+            values[name] = _string_map(body[name], name)
+    for name in _LEGACY_LISTS:
+        if body.get(name) is not None:
+            values[name] = _string_list(body[name], name, ascii_only=name in _ASCII_ONLY)
+    if body.get("pipeline_params") is not None:
+        pipeline = require_object(body["pipeline_params"], "pipeline_params")
+        if pipeline.get("full_refresh") is not None:
+            pipeline = {
+                **pipeline,
+                "full_refresh": parse_bool(pipeline["full_refresh"], "pipeline_params.full_refresh"),
+            }
+        values["pipeline_params"] = pipeline
+    for name in (*_LEGACY_MAPS, *_LEGACY_LISTS):
+        if name in values:
+            size = len(json.dumps(_plain(values[name]), separators=(",", ":"), ensure_ascii=False).encode())
+            if size > MAX_LEGACY_PARAM_BYTES:
+                raise invalid(name, f"must be at most {MAX_LEGACY_PARAM_BYTES} bytes of JSON (it is {size})")
+    if "jar_params" in values and "notebook_params" in values:
+        raise invalid("jar_params", "cannot be combined with notebook_params")
+    return RunNowRequest(**values)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _string_map(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise invalid(field, "must be a JSON object of strings", value)
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        text = scalar_to_str(item)
+        if not isinstance(text, str):
+            raise invalid(f"{field}.{key}", "must be a string", item)
+        out[key] = text
+    return out
+
+
+def _string_list(value: Any, field: str, *, ascii_only: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise invalid(field, "must be a JSON array of strings", value)
+    out: list[str] = []
+    for i, item in enumerate(value):
+        text = scalar_to_str(item)
+        if not isinstance(text, str):
+            raise invalid(f"{field}[{i}]", "must be a string", item)
+        if ascii_only and not text.isascii():
+            raise invalid(f"{field}[{i}]", "must contain ASCII characters only", text)
+        out.append(text)
+    return tuple(out)

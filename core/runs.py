@@ -1,0 +1,273 @@
+"""Runs: starting them, moving them through the engine, reading, listing, cancelling and deleting them.
+
+Every change to a run goes through `RunService.transact`: read the run's partition, apply one engine
+event, commit the step with a conditional batch, then carry out the step's commands. A lost race
+(another worker committed first) re-reads and applies the event again, and a duplicate event is a no-op
+in the engine, so every path here is safe under at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from core.clock import Clock, to_millis
+from core.engine import (
+    Advance,
+    CancelRun,
+    CancelTask,
+    Dag,
+    KillTask,
+    ReferenceContext,
+    RunFinished,
+    RunStarted,
+    StartTask,
+    Step,
+    WakeAt,
+    apply,
+    latest_attempts,
+)
+from core.engine.records import Run, TaskRun
+from core.engine.states import LifeCycle, RunType, TriggerType
+from core.errors import InvalidParameterValue, InvalidState, RunNotFound
+from core.ids import new_id
+from core.messages import WORK_QUEUE, WorkMessage, host_queue
+from core.repository import Repository, RunState
+from core.store import BatchFailed, EntityExists, EtagMismatch, QueueStore
+from core.views import RunPage, RunView
+
+log = logging.getLogger("floe.runs")
+
+_MAX_RACES = 50
+_MAX_DELAY_S = 7 * 24 * 3600 - 60
+
+
+class RunService:
+    def __init__(self, repo: Repository, queues: QueueStore, clock: Clock, host_id: str) -> None:
+        self.repo = repo
+        self.queues = queues
+        self.work = queues.queue(WORK_QUEUE)
+        self.clock = clock
+        self.host_id = host_id
+        # Set by the host that runs task processes: kill(task_run_id, reason) -> bool.
+        self.kill_local: Callable[[int, str], bool] | None = None
+        # Called after a run reached a final state (clean-up, notifications, queued runs).
+        self.on_finished: list[Callable[[Run], None]] = []
+
+    # ----------------------------------------------------------------------------------------- start
+
+    def start(self, run: Run, spec: dict[str, Any]) -> Run:
+        """Persist a new run with its first step applied, then send its first task.start messages."""
+        dag = Dag.from_settings(spec)
+        now = to_millis(self.clock.now())
+        for _ in range(_MAX_RACES):
+            run = replace(run, created_time=run.created_time or now)
+            step = apply(run, {}, dag, RunStarted(), now, new_id, self.context(run, {}, spec))
+            try:
+                self.repo.insert_run(step.run, step.tasks.values())
+            except EntityExists:
+                run = replace(run, run_id=new_id())  # another host drew the same id in the same ms
+                continue
+            self._execute(step, RunState(step.run, dict(step.tasks), {}))
+            return step.run
+        raise InvalidState(f"could not allocate a run id after {_MAX_RACES} attempts")
+
+    # -------------------------------------------------------------------------------------- transact
+
+    def transact(
+        self, run_id: int, make_event: Callable[[RunState], Any | None],
+        stamp: Callable[[RunState, TaskRun], TaskRun] | None = None,
+    ) -> Step | None:
+        """Apply one event to the run and commit it; `make_event` sees the fresh state and may return
+        None to do nothing; `stamp` may add host-side fields (a lease, resolved values) to the task runs
+        the step changed, in the same write. Returns the committed step (None when nothing changed)."""
+        for _ in range(_MAX_RACES):
+            state = self.repo.load_run(run_id)
+            event = make_event(state)
+            if event is None:
+                return None
+            spec = self.repo.load_spec(state.run.spec_ref)
+            now = to_millis(self.clock.now())
+            step = apply(
+                state.run, state.tasks, Dag.from_settings(spec), event, now, new_id,
+                self.context(state.run, state.tasks, spec),
+            )
+            if step.run == state.run and not step.tasks and not step.commands:
+                return None
+            if stamp is not None:
+                step = replace(step, tasks={tid: stamp(state, t) for tid, t in step.tasks.items()})
+            try:
+                self.repo.save_step(state, step.run, dict(step.tasks))
+            except (BatchFailed, EtagMismatch) as lost:
+                cause = getattr(lost, "cause", lost)
+                if isinstance(cause, EtagMismatch | EntityExists):
+                    continue
+                raise
+            self._execute(step, state.with_step(step.run, dict(step.tasks)))
+            return step
+        raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
+
+    def _execute(self, step: Step, state: RunState) -> None:
+        for command in step.commands:
+            if isinstance(command, StartTask):
+                self.send(WorkMessage("task.start", state.run.run_id, command.task_run_id))
+            elif isinstance(command, KillTask):
+                self._kill(state, command)
+            elif isinstance(command, WakeAt):
+                delay = max(0.0, (command.at_ms - to_millis(self.clock.now())) / 1000)
+                self.send(WorkMessage("run.advance", state.run.run_id), delay=min(delay, _MAX_DELAY_S))
+            elif isinstance(command, RunFinished):
+                for hook in self.on_finished:
+                    try:
+                        hook(state.run)
+                    except Exception:
+                        log.exception("a run-finished hook failed for run %s", state.run.run_id)
+
+    def _kill(self, state: RunState, command: KillTask) -> None:
+        task = state.tasks.get(command.task_run_id)
+        owner = task.lease_owner if task else None
+        reason = command.reason.value
+        if owner == self.host_id and self.kill_local is not None:
+            self.kill_local(command.task_run_id, reason)
+        elif owner:
+            message = WorkMessage("task.kill", state.run.run_id, command.task_run_id, reason)
+            self.queues.queue(host_queue(owner)).send(message.encode())
+
+    def send(self, message: WorkMessage, *, delay: float = 0) -> None:
+        self.work.send(message.encode(), delay_seconds=delay)
+
+    def context(self, run: Run, tasks: dict[int, TaskRun], spec: dict[str, Any], task: TaskRun | None = None,
+                ) -> ReferenceContext:
+        latest = latest_attempts(tasks)
+        return ReferenceContext(
+            job_id=run.job_id,
+            job_name=spec.get("name", run.run_name),
+            run_id=run.run_id,
+            repair_count=max(0, len(run.repair_history) - 1),
+            start_time_ms=run.created_time,
+            trigger_type=run.trigger.value,
+            trigger_time_ms=int(run.trigger_info.get("time_ms", run.created_time)),
+            file_arrival_location=run.trigger_info.get("file_arrival_location"),
+            parameters=dict(run.job_parameters),
+            task_key=task.task_key if task else None,
+            task_run_id=task.run_id if task else None,
+            execution_count=task.attempt_number + 1 if task else None,
+            task_results={k: t.result.value for k, t in latest.items() if t.result is not None},
+        )
+
+    # ----------------------------------------------------------------------------------------- reads
+
+    def view(self, state: RunState) -> RunView:
+        spec = self.repo.load_spec(state.run.spec_ref)
+        tasks = sorted(state.tasks.values(), key=lambda t: t.run_id)
+        return RunView(run=state.run, tasks=tasks, spec=spec, job_name=spec.get("name", state.run.run_name))
+
+    def get(self, run_id: int) -> RunView:
+        return self.view(self.repo.load_run(run_id))
+
+    def find_task(self, task_run_id: int) -> tuple[RunState, TaskRun] | None:
+        run_id = self.repo.run_id_of_task(task_run_id)
+        if run_id is None:
+            return None
+        state = self.repo.load_run(run_id)
+        task = state.tasks.get(task_run_id)
+        return None if task is None else (state, task)
+
+    def list(
+        self, *, job_id: int | None, active_only: bool, completed_only: bool, run_type: str | None,
+        start_time_from: int | None, start_time_to: int | None, limit: int, offset: int, page_token: str | None,
+    ) -> RunPage:
+        if active_only and completed_only:
+            raise InvalidParameterValue("active_only and completed_only cannot both be true")
+        after = _decode_token(page_token, "page_token") if page_token else None
+        wanted = RunType(run_type) if run_type else None
+        found: list[tuple[str, RunView]] = []
+        skipped = 0
+        for row, run_id in self.repo.iter_run_ids(
+            job_id, after_row=after, created_from=start_time_from, created_to=start_time_to
+        ):
+            try:
+                state = self.repo.load_run(run_id)
+            except RunNotFound:
+                continue  # deleted between the index read and now
+            run = state.run
+            if (active_only and run.is_final) or (completed_only and not run.is_final):
+                continue
+            if wanted is not None and run.run_type is not wanted:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append((row, self.view(state)))
+            if len(found) > limit:
+                break
+        has_more = len(found) > limit
+        page = found[:limit]
+        next_token = _encode_token(page[-1][0]) if has_more and page else None
+        return RunPage(runs=[v for _, v in page], next_page_token=next_token, prev_page_token=None,
+                       has_more=has_more)
+
+    # -------------------------------------------------------------------------------- cancel, delete
+
+    def cancel(self, run_id: int) -> None:
+        """Cancel a job run, or a single task run when `run_id` names one. Final runs are left alone."""
+        try:
+            self.repo.get_run_record(run_id)
+        except RunNotFound:
+            found = self.find_task(run_id)
+            if found is None:
+                raise
+            state, task = found
+            self.transact(state.run.run_id, lambda s: None if s.tasks[run_id].is_final else CancelTask(run_id))
+            return
+        self.transact(run_id, lambda s: None if s.run.is_final or s.run.cancel_requested else CancelRun())
+
+    def cancel_all(self, *, job_id: int | None, all_queued_runs: bool) -> None:
+        if job_id is None and not all_queued_runs:
+            raise InvalidParameterValue("runs/cancel-all needs job_id, or all_queued_runs set to true")
+        for run_id in self.repo.active_run_ids():
+            try:
+                run = self.repo.get_run_record(run_id)
+            except RunNotFound:
+                continue
+            if job_id is not None and run.job_id != job_id:
+                continue
+            if job_id is None and run.life_cycle is not LifeCycle.QUEUED:
+                continue
+            self.cancel(run_id)
+
+    def delete(self, run_id: int) -> None:
+        state = self.repo.load_run(run_id)
+        if not state.run.is_final:
+            raise InvalidState(f"Run {run_id} is active ({state.run.life_cycle}); cancel it before deleting it")
+        self.repo.delete_run(state)
+
+    def advance(self, run_id: int) -> None:
+        self.transact(run_id, lambda s: None if s.run.is_final and not s.run.cancel_requested else Advance())
+
+
+def new_run(
+    *, job_id: int, spec_ref: str, run_name: str, run_type: RunType, trigger: TriggerType, creator: str,
+    job_parameters: dict[str, str], overriding: dict[str, Any], idempotency_token: str | None,
+    trigger_info: dict[str, Any] | None = None,
+) -> Run:
+    return Run(
+        run_id=new_id(), job_id=job_id, run_name=run_name, run_type=run_type, trigger=trigger,
+        trigger_info=trigger_info or {}, creator_user_name=creator, life_cycle=LifeCycle.PENDING,
+        job_parameters=job_parameters, overriding_parameters=overriding, idempotency_token=idempotency_token,
+        spec_ref=spec_ref,
+    )
+
+
+def _encode_token(row: str) -> str:
+    return base64.urlsafe_b64encode(row.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, field: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except ValueError:
+        raise InvalidParameterValue(f"{field}: {token[:64]!r} is not a page token this server issued") from None

@@ -1,0 +1,119 @@
+"""The local runtime: one `floe serve` host running queue workers, a tick loop and the HTTP API.
+
+Several hosts can share one Azure Storage account: queues hand each message to one of them, and every
+handler claims its work with a conditional write, so no task runs twice. Each host also drains its own
+queue (`floe-host-<id>`) for work only it can do, such as killing a process it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from core.errors import FloeError
+from core.handlers import Floe
+from core.messages import MAX_DEQUEUE, POISON_SUFFIX, WORK_QUEUE, InvalidMessage, host_queue
+from core.settings import Settings
+from core.store import Queue, ReceiptExpired, Storage, open_storage
+
+log = logging.getLogger("floe.runtime")
+
+VISIBILITY_S = 60  # a message a worker holds this long without finishing is delivered again
+WAIT_S = 1.0  # how long an idle worker waits for a message before checking whether to stop
+
+
+def storage_from(settings: Settings) -> Storage:
+    if settings.storage == "azure":
+        return open_storage("azure", connection_string=settings.azure_connection_string,
+                            prefix=settings.storage_prefix)
+    return open_storage("sqlite", root=settings.home, prefix=settings.storage_prefix)
+
+
+class LocalHost:
+    """Workers and the tick loop of one host, around one `Floe`. `start()` returns at once."""
+
+    def __init__(self, settings: Settings, floe: Floe | None = None) -> None:
+        self.settings = settings
+        self.floe = floe or Floe(settings, storage_from(settings))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        queues = self.floe.storage.queues
+        work = queues.queue(WORK_QUEUE)
+        for i in range(self.settings.workers):
+            self._spawn(f"floe-worker-{i}", lambda: self._drain(work))
+        mine = queues.queue(host_queue(self.floe.host_id))
+        self._spawn("floe-host-queue", lambda: self._drain(mine))
+        self._spawn("floe-tick", self._tick_loop)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        self.floe.close()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.floe.tick()
+            except Exception:
+                log.exception("tick failed")
+            self._stop.wait(self.settings.tick_seconds)
+
+    def _drain(self, queue: Queue) -> None:
+        poison = self.floe.storage.queues.queue(queue.name + POISON_SUFFIX)
+        while not self._stop.is_set():
+            try:
+                messages = queue.receive(max_messages=1, visibility_timeout=VISIBILITY_S, wait_seconds=WAIT_S)
+            except Exception:
+                log.exception("receiving from %s failed", queue.name)
+                self._stop.wait(1.0)
+                continue
+            for message in messages:
+                deliver(self.floe, queue, poison, message)
+
+
+def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
+    """Handle one received message as the Azure Functions host would: delete it on success; on failure
+    let it come back (after a short backoff), and after MAX_DEQUEUE deliveries move it to the poison queue.
+    A message that can never succeed goes to the poison queue at once."""
+    try:
+        floe.handle_message(message.body)  # type: ignore[attr-defined]
+    except InvalidMessage as bad:
+        log.error("poison message on %s: %s", queue.name, bad.message)
+        _to_poison(queue, poison, message)
+        return
+    except Exception as failed:
+        count = message.dequeue_count  # type: ignore[attr-defined]
+        text = failed.message if isinstance(failed, FloeError) else repr(failed)
+        if count >= MAX_DEQUEUE:
+            log.error("message on %s failed %d times, moved to %s: %s", queue.name, count, poison.name, text)
+            _to_poison(queue, poison, message)
+        else:
+            log.warning("message on %s failed (delivery %d), will retry: %s", queue.name, count, text,
+                        exc_info=not isinstance(failed, FloeError))
+            try:
+                queue.extend(message, min(2.0**count, 30.0))  # type: ignore[arg-type]
+            except ReceiptExpired:
+                pass
+        return
+    try:
+        queue.delete(message)  # type: ignore[arg-type]
+    except ReceiptExpired:
+        pass  # delivered again meanwhile; the handler is idempotent
+
+
+def _to_poison(queue: Queue, poison: Queue, message: object) -> None:
+    poison.send(message.body)  # type: ignore[attr-defined]
+    try:
+        queue.delete(message)  # type: ignore[arg-type]
+    except ReceiptExpired:
+        pass

@@ -1,0 +1,117 @@
+"""One typed settings object, loaded from a mapping that defaults to `os.environ`.
+
+Every setting Floe reads is listed here, with its environment variable. Unknown `FLOE_*` variables are
+rejected (a typo should not silently fall back to a default). `repr` masks secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from core.errors import InvalidParameterValue
+
+_SECRET = "***"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".floe")  # FLOE_HOME: SQLite file, blobs, local logs
+    storage: str = "sqlite"  # FLOE_STORAGE: "sqlite" (embedded default) or "azure"
+    azure_connection_string: str = field(default="", repr=False)  # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage
+    storage_prefix: str = ""  # FLOE_STORAGE_PREFIX: prepended to table/queue/container names
+    admin_token: str = field(default="", repr=False)  # FLOE_ADMIN_TOKEN: accepted as an admin bearer token
+    workspace: Path | None = None  # FLOE_WORKSPACE: where relative task file paths resolve (default <home>/workspace)
+    host: str = "127.0.0.1"  # FLOE_HOST
+    port: int = 8080  # FLOE_PORT
+    workers: int = 4  # FLOE_WORKERS: queue worker threads per host
+    public_url: str = ""  # FLOE_PUBLIC_URL: base of run_page_url (default: the request's own base URL)
+    tick_seconds: float = 1.0  # FLOE_TICK_SECONDS: how often the local runtime ticks
+    python: str = ""  # FLOE_PYTHON: interpreter for Python tasks (default: the one running Floe)
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.workspace or self.home / "workspace"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read the settings from `env` (default `os.environ`); keyword overrides win (used by the CLI)."""
+        env = os.environ if env is None else env
+        unknown = sorted(k for k in env if k.startswith("FLOE_") and k not in _KNOWN)
+        if unknown:
+            raise InvalidParameterValue(
+                f"unknown setting(s) {', '.join(unknown)}; known FLOE_* settings are {', '.join(sorted(_KNOWN))}"
+            )
+        values: dict[str, object] = {}
+        for name, var in _ENV.items():
+            if var in env and env[var] != "":
+                values[name] = env[var]
+        if "azure_connection_string" not in values and env.get("AzureWebJobsStorage"):
+            values["azure_connection_string"] = env["AzureWebJobsStorage"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRETS:
+                value = _SECRET if value else ""
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+_ENV = {
+    "home": "FLOE_HOME",
+    "storage": "FLOE_STORAGE",
+    "azure_connection_string": "FLOE_AZURE_CONNECTION_STRING",
+    "storage_prefix": "FLOE_STORAGE_PREFIX",
+    "admin_token": "FLOE_ADMIN_TOKEN",
+    "workspace": "FLOE_WORKSPACE",
+    "host": "FLOE_HOST",
+    "port": "FLOE_PORT",
+    "workers": "FLOE_WORKERS",
+    "public_url": "FLOE_PUBLIC_URL",
+    "tick_seconds": "FLOE_TICK_SECONDS",
+    "python": "FLOE_PYTHON",
+}
+_KNOWN = frozenset(_ENV.values())
+_SECRETS = frozenset({"azure_connection_string", "admin_token"})
+
+
+def _coerce(values: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, value in values.items():
+        var = _ENV.get(name, name)
+        if name in ("home", "workspace"):
+            out[name] = Path(str(value)).expanduser()
+        elif name in ("port", "workers"):
+            try:
+                number = int(str(value))
+            except ValueError:
+                raise InvalidParameterValue(f"{var}: {value!r} is not an integer") from None
+            low, high = (1, 65535) if name == "port" else (1, 256)
+            if not low <= number <= high:
+                raise InvalidParameterValue(f"{var}: {number} is outside {low}..{high}")
+            out[name] = number
+        elif name == "tick_seconds":
+            try:
+                seconds = float(str(value))
+            except ValueError:
+                raise InvalidParameterValue(f"{var}: {value!r} is not a number") from None
+            if not 0.05 <= seconds <= 60:
+                raise InvalidParameterValue(f"{var}: {seconds} is outside 0.05..60 seconds")
+            out[name] = seconds
+        elif name == "storage":
+            if value not in ("sqlite", "azure"):
+                raise InvalidParameterValue(f"{var}: {value!r} is not one of 'sqlite', 'azure'")
+            out[name] = value
+        else:
+            out[name] = str(value)
+    if out.get("storage") == "azure" and not out.get("azure_connection_string"):
+        raise InvalidParameterValue(
+            "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage"
+        )
+    return out

@@ -1,0 +1,169 @@
+"""An in-memory stand-in for `core.handlers.Floe`, for the API layer's own tests only.
+
+It does what the HTTP layer needs to be exercised (store jobs, make finished runs, page lists) and
+records every call, so tests can check what the layer parsed. Runs finish at once: two tasks, SUCCESS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.engine.records import Run, TaskRun, Termination
+from core.engine.states import LifeCycle, Result, RunType, TerminationCode, TerminationType
+from core.errors import JobNotFound, RunNotFound
+from core.model import RunNowRequest, merge_update, validate_job_settings
+from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+
+TOKEN = "good-token"
+USER = "alice@example.com"
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@dataclass
+class FakeFloe:
+    jobs: dict[int, JobRecord] = field(default_factory=dict)
+    runs: dict[int, RunView] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_with: Exception | None = None  # raised by every call but authenticate
+    next_id: int = 100
+
+    def _call(self, method: str, /, **args: Any) -> None:
+        self.calls.append((method, args))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def last(self, method: str) -> dict[str, Any]:
+        return next(args for m, args in reversed(self.calls) if m == method)
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    # ------------------------------------------------------------------------------------------ jobs
+
+    def authenticate(self, token: str) -> str | None:
+        return USER if token == TOKEN else None
+
+    def create_job(self, settings: dict[str, Any], *, creator: str) -> int:
+        self._call("create_job", settings=settings, creator=creator)
+        job_id = self._new_id()
+        self.jobs[job_id] = JobRecord(job_id, settings, T0, creator, creator)
+        return job_id
+
+    def get_job(self, job_id: int) -> JobRecord:
+        self._call("get_job", job_id=job_id)
+        if job_id not in self.jobs:
+            raise JobNotFound(job_id)
+        return self.jobs[job_id]
+
+    def list_jobs(self, *, name: str | None, limit: int, offset: int, page_token: str | None) -> JobPage:
+        self._call("list_jobs", name=name, limit=limit, offset=offset, page_token=page_token)
+        jobs = [
+            j
+            for j in self.jobs.values()
+            if name is None or j.settings.get("name", "").lower() == name.lower()
+        ]
+        start = int(page_token) if page_token else offset
+        page = jobs[start : start + limit]
+        more = start + limit < len(jobs)
+        return JobPage(page, str(start + limit) if more else None, str(start) if start else None, more)
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any], fields_to_remove: list[str]) -> None:
+        self._call("update_job", job_id=job_id, new_settings=new_settings, fields_to_remove=fields_to_remove)
+        job = self.get_job(job_id)
+        merged = validate_job_settings(merge_update(job.settings, new_settings, fields_to_remove))
+        self.jobs[job_id] = JobRecord(
+            job_id, merged, job.created_time, job.creator_user_name, job.run_as_user_name
+        )
+
+    def reset_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        self._call("reset_job", job_id=job_id, new_settings=new_settings)
+        job = self.get_job(job_id)
+        self.jobs[job_id] = JobRecord(job_id, new_settings, job.created_time, job.creator_user_name, USER)
+
+    def delete_job(self, job_id: int) -> None:
+        self._call("delete_job", job_id=job_id)
+        self.get_job(job_id)
+        del self.jobs[job_id]
+
+    # ------------------------------------------------------------------------------------------ runs
+
+    def run_now(self, request: RunNowRequest, *, creator: str) -> Run:
+        self._call("run_now", request=request, creator=creator)
+        job = self.get_job(request.job_id)
+        values = {p["name"]: p["default"] for p in job.settings.get("parameters", ())}
+        values.update(request.job_parameters or {})
+        return self._finished_run(job.job_id, job.settings, RunType.JOB_RUN, creator, values)
+
+    def submit(self, body: dict[str, Any], *, creator: str) -> Run:
+        self._call("submit", body=body, creator=creator)
+        return self._finished_run(self._new_id(), body, RunType.SUBMIT_RUN, creator, {})
+
+    def _finished_run(
+        self, job_id: int, spec: dict[str, Any], run_type: RunType, creator: str, values: dict[str, str]
+    ) -> Run:
+        run_id = self._new_id()
+        success = Termination(TerminationCode.SUCCESS, TerminationType.SUCCESS)
+        tasks = [
+            TaskRun(
+                task_key=t["task_key"],
+                run_id=self._new_id(),
+                parent_run_id=run_id,
+                life_cycle=LifeCycle.TERMINATED,
+                result=Result.SUCCESS,
+                termination=success,
+                queued_time=T0 + 10,
+                start_time=T0 + 20,
+                end_time=T0 + 1000,
+            )
+            for t in spec.get("tasks", ())
+        ]
+        run = Run(
+            run_id=run_id,
+            job_id=job_id,
+            run_name=spec.get("name") or spec.get("run_name", ""),
+            run_type=run_type,
+            creator_user_name=creator,
+            life_cycle=LifeCycle.TERMINATED,
+            result=Result.SUCCESS,
+            termination=success,
+            created_time=T0,
+            start_time=T0,
+            end_time=T0 + 1000,
+            job_parameters=values,
+        )
+        self.runs[run_id] = RunView(run, tasks, spec, spec.get("name", ""))
+        return run
+
+    def get_run(self, run_id: int) -> RunView:
+        self._call("get_run", run_id=run_id)
+        if run_id not in self.runs:
+            raise RunNotFound(run_id)
+        return self.runs[run_id]
+
+    def list_runs(self, **args: Any) -> RunPage:
+        self._call("list_runs", **args)
+        views = [v for v in self.runs.values() if args["job_id"] is None or v.run.job_id == args["job_id"]]
+        views.reverse()
+        return RunPage(views[: args["limit"]], None, None, len(views) > args["limit"])
+
+    def get_run_output(self, run_id: int) -> RunOutput:
+        self._call("get_run_output", run_id=run_id)
+        for view in self.runs.values():
+            for task in view.tasks:
+                if task.run_id == run_id:
+                    return RunOutput(view, task, logs=f"output of {task.task_key}\n", logs_truncated=False)
+        raise RunNotFound(run_id)
+
+    def cancel_run(self, run_id: int) -> None:
+        self._call("cancel_run", run_id=run_id)
+        self.get_run(run_id)
+
+    def cancel_all_runs(self, *, job_id: int | None, all_queued_runs: bool) -> None:
+        self._call("cancel_all_runs", job_id=job_id, all_queued_runs=all_queued_runs)
+
+    def delete_run(self, run_id: int) -> None:
+        self._call("delete_run", run_id=run_id)
+        self.get_run(run_id)
+        del self.runs[run_id]
