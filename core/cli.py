@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,9 @@ import typer
 
 from core.errors import FloeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Floe: Lakeflow Jobs, serverless and open.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Floe: Lakeflow Jobs, serverless and open."
+)
 
 
 @app.callback()
@@ -20,13 +23,16 @@ def _root() -> None:
 
 @app.command()
 def serve(
-    home: Annotated[Path | None, typer.Option(help="Folder for the SQLite file, blobs and logs [env FLOE_HOME]")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port [env FLOE_PORT, default 8080]")] = None,
-    host: Annotated[str | None, typer.Option(help="HTTP address [env FLOE_HOST, default 127.0.0.1]")] = None,
-    storage: Annotated[str | None, typer.Option(help="sqlite (default) or azure [env FLOE_STORAGE]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Queue worker threads [env FLOE_WORKERS]")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for the SQLite file, blobs and logs (env FLOE_HOME)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (env FLOE_PORT, default 8080)")] = None,
+    host: Annotated[str | None, typer.Option(help="HTTP address (env FLOE_HOST, default 127.0.0.1)")] = None,
+    storage: Annotated[str | None, typer.Option(help="sqlite (default) or azure (env FLOE_STORAGE)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Queue worker threads (env FLOE_WORKERS)")] = None,
     deploy: Annotated[
-        list[Path] | None, typer.Option(help="Job definition JSON files (or folders of them) to create or update")
+        list[Path] | None,
+        typer.Option(metavar="PATH", help="Job settings JSON files, or folders of them, to create or update"),
     ] = None,
 ) -> None:
     """Run the Jobs API, the queue workers and the scheduler tick on this host."""
@@ -51,9 +57,16 @@ def serve(
     for line in deploy_jobs(floe, deploy or []):
         typer.echo(line, err=True)
     runtime.start()
-    server = uvicorn.Server(uvicorn.Config(create_app(floe), host=settings.host, port=settings.port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(floe), host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+    )
     typer.echo(f"Floe serving on http://{settings.host}:{settings.port} (home {settings.home})", err=True)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with the handlers that
+    # were there before it: make that an ordinary exit so the runtime below stops its task processes.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_quietly)
     try:
         server.run()
     finally:
@@ -66,6 +79,10 @@ def version() -> None:
     from core import __version__
 
     typer.echo(__version__)
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _fail(message: str) -> Any:

@@ -95,7 +95,9 @@ def _decode_value(kind: Any, raw: Any) -> Any:
     if base is Termination:
         data = json.loads(raw)
         return Termination(
-            code=TerminationCode(data["code"]), type=TerminationType(data["type"]), message=data.get("message", "")
+            code=TerminationCode(data["code"]),
+            type=TerminationType(data["type"]),
+            message=data.get("message", ""),
         )
     origin = typing.get_origin(base)
     if origin is tuple:

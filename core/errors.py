@@ -33,7 +33,7 @@ class MalformedRequest(FloeError, ValueError):
 
 
 class InvalidState(FloeError):
-    """The request is well-formed but the resource is in a state that forbids it (e.g. delete an active run)."""
+    """The request is well-formed but the resource's state forbids it (e.g. deleting an active run)."""
 
     error_code = "INVALID_STATE"
     http_status = 400

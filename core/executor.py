@@ -28,8 +28,17 @@ from core.tasks import python_script
 log = logging.getLogger("floe.executor")
 
 TASK_TYPES = (
-    "notebook_task", "spark_python_task", "python_wheel_task", "spark_jar_task", "spark_submit_task",
-    "sql_task", "condition_task", "for_each_task", "run_job_task", "pipeline_task", "dbt_task",
+    "notebook_task",
+    "spark_python_task",
+    "python_wheel_task",
+    "spark_jar_task",
+    "spark_submit_task",
+    "sql_task",
+    "condition_task",
+    "for_each_task",
+    "run_job_task",
+    "pipeline_task",
+    "dbt_task",
 )
 _TRACEBACK = re.compile(rb"^Traceback \(most recent call last\):$", re.MULTILINE)
 
@@ -72,8 +81,14 @@ def task_type(task: Mapping[str, Any]) -> str | None:
 
 class TaskExecutor:
     def __init__(
-        self, *, home: Path, workspace: Path, python: str, blobs: BlobStore,
-        on_ended: Callable[[Outcome], None], base_env: Mapping[str, str] | None = None,
+        self,
+        *,
+        home: Path,
+        workspace: Path,
+        python: str,
+        blobs: BlobStore,
+        on_ended: Callable[[Outcome], None],
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
         self.home = home
         self.workspace = workspace
@@ -94,23 +109,32 @@ class TaskExecutor:
         kind = task_type(launch.task)
         if kind != "spark_python_task":
             raise InvalidParameterValue(
-                f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this Floe host yet; "
+                f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this host yet; "
                 "supported here: spark_python_task"
             )
         command = python_script.build_command(
-            launch.task[kind], python=self.python, workspace=self.workspace,
+            launch.task[kind],
+            python=self.python,
+            workspace=self.workspace,
             python_params=launch.overriding.get("python_params"),
         )
         env = python_script.task_environment(
-            self.base_env, job_id=launch.job_id, run_id=launch.run_id, task_run_id=launch.task_run_id,
-            task_key=launch.task_key, attempt=launch.attempt, workspace=self.workspace,
+            self.base_env,
+            job_id=launch.job_id,
+            run_id=launch.run_id,
+            task_run_id=launch.task_run_id,
+            task_key=launch.task_key,
+            attempt=launch.attempt,
+            workspace=self.workspace,
             traceparent=launch.traceparent,
         )
         key = str(launch.task_run_id)
         log_path = self.home / "logs" / str(launch.run_id) / f"{launch.task_run_id}.log"
         with self._lock:
             self._runs[key] = launch.run_id
-        self.supervisor.start(ProcessSpec(key=key, argv=command.argv, cwd=command.cwd, env=env, log_path=log_path))
+        self.supervisor.start(
+            ProcessSpec(key=key, argv=command.argv, cwd=command.cwd, env=env, log_path=log_path)
+        )
 
     def kill(self, task_run_id: int, reason: str) -> bool:
         key = str(task_run_id)
@@ -140,14 +164,21 @@ class TaskExecutor:
         except Exception:
             log.exception("could not ship the log of task run %s", task_run_id)
         if exit.killed and reason is not None:
-            outcome = Outcome(run_id, task_run_id, reason, f"The task was {reason.value.lower()}",
-                              exit_code=exit.exit_code)
+            outcome = Outcome(
+                run_id, task_run_id, reason, f"The task was {reason.value.lower()}", exit_code=exit.exit_code
+            )
         elif exit.exit_code == 0:
             outcome = Outcome(run_id, task_run_id, Result.SUCCESS, exit_code=0)
         else:
             message = self._error_from_log(exit, run_id, task_run_id)
-            outcome = Outcome(run_id, task_run_id, Result.FAILED, message, TerminationCode.RUN_EXECUTION_ERROR,
-                              exit.exit_code)
+            outcome = Outcome(
+                run_id,
+                task_run_id,
+                Result.FAILED,
+                message,
+                TerminationCode.RUN_EXECUTION_ERROR,
+                exit.exit_code,
+            )
         try:
             self.on_ended(outcome)
         except Exception:

@@ -21,12 +21,13 @@ from typing import Any
 from core.clock import Clock, SystemClock, to_millis
 from core.compute.process import SpawnError
 from core.engine import Advance, TaskEnded, TaskStarted, latest_attempts, resolve_all
-from core.engine.records import TaskRun
+from core.engine.records import Run, TaskRun
 from core.engine.states import LifeCycle, Result, TerminationCode
 from core.errors import FloeError, InvalidParameterValue, RunNotFound
 from core.executor import Launch, Outcome, TaskExecutor, read_logs, read_trace, task_type
 from core.jobs import JobService
 from core.messages import WorkMessage
+from core.model import RunNowRequest
 from core.repository import Repository, RunState
 from core.runs import RunService
 from core.settings import Settings
@@ -50,7 +51,12 @@ class TickReport:
 
 class Floe:
     def __init__(
-        self, settings: Settings, storage: Storage, *, clock: Clock | None = None, host_id: str | None = None,
+        self,
+        settings: Settings,
+        storage: Storage,
+        *,
+        clock: Clock | None = None,
+        host_id: str | None = None,
         run_tasks: bool = True,
     ) -> None:
         self.settings = settings
@@ -63,8 +69,11 @@ class Floe:
         self.executor: TaskExecutor | None = None
         if run_tasks:
             self.executor = TaskExecutor(
-                home=settings.home, workspace=settings.workspace_dir, python=settings.python or sys.executable,
-                blobs=storage.blobs, on_ended=self._task_ended,
+                home=settings.home,
+                workspace=settings.workspace_dir,
+                python=settings.python or sys.executable,
+                blobs=storage.blobs,
+                on_ended=self._task_ended,
             )
             self.runs.kill_local = self.executor.kill
         self._token_cache: dict[str, str] = {}
@@ -81,7 +90,9 @@ class Floe:
 
     def authenticate(self, token: str) -> str | None:
         """The user a bearer token belongs to, or None. Only token hashes are stored."""
-        if self.settings.admin_token and hmac.compare_digest(token.encode(), self.settings.admin_token.encode()):
+        if self.settings.admin_token and hmac.compare_digest(
+            token.encode(), self.settings.admin_token.encode()
+        ):
             return "admin"
         digest = hashlib.sha256(token.encode()).hexdigest()
         user = self._token_cache.get(digest)
@@ -119,10 +130,10 @@ class Floe:
     def delete_job(self, job_id: int) -> None:
         self.jobs.delete(job_id)
 
-    def run_now(self, request: Any, *, creator: str) -> Any:
+    def run_now(self, request: RunNowRequest, *, creator: str) -> Run:
         return self.jobs.run_now(request, creator=creator)
 
-    def submit(self, body: dict[str, Any], *, creator: str) -> Any:
+    def submit(self, body: dict[str, Any], *, creator: str) -> Run:
         return self.jobs.submit(body, creator=creator)
 
     # ------------------------------------------------------------------------------------- runs (API)
@@ -159,9 +170,13 @@ class Floe:
         trace = read_trace(self.storage.blobs, state.run.run_id, task.run_id)
         failed = task.result not in (None, Result.SUCCESS, Result.EXCLUDED, Result.DISABLED)
         return RunOutput(
-            view=self.runs.view(state), task=task, logs=logs, logs_truncated=truncated,
+            view=self.runs.view(state),
+            task=task,
+            logs=logs,
+            logs_truncated=truncated,
             error=(task.error or task.state_message or None) if failed else None,
-            error_trace=trace if failed else None, notebook_output=None,
+            error_trace=trace if failed else None,
+            notebook_output=None,
         )
 
     # -------------------------------------------------------------------------------------- messages
@@ -187,7 +202,7 @@ class Floe:
 
         def claim(state: RunState) -> Any:
             task = state.tasks.get(task_run_id)
-            if task is None or task.life_cycle is not LifeCycle.PENDING or state.run.cancel_requested:
+            if task is None or task.life_cycle is not LifeCycle.PENDING or task.cancel_requested:
                 return None
             return TaskStarted(task_run_id)
 
@@ -210,26 +225,45 @@ class Floe:
             return  # already claimed, finished or cancelled: a duplicate delivery
         task = step.tasks[task_run_id]
         if "error" in resolved:
-            self._task_ended(Outcome(run_id, task_run_id, Result.FAILED, resolved["error"],
-                                     TerminationCode.INVALID_RUN_CONFIGURATION))
+            self._task_ended(
+                Outcome(
+                    run_id,
+                    task_run_id,
+                    Result.FAILED,
+                    resolved["error"],
+                    TerminationCode.INVALID_RUN_CONFIGURATION,
+                )
+            )
             return
         settings = {**resolved["settings"], **resolved["values"]}
         try:
-            self.executor.launch(Launch(
-                job_id=step.run.job_id, run_id=run_id, task_run_id=task_run_id, task_key=task.task_key,
-                attempt=task.attempt_number, task=settings, overriding=step.run.overriding_parameters,
-                traceparent=step.run.traceparent,
-            ))
+            self.executor.launch(
+                Launch(
+                    job_id=step.run.job_id,
+                    run_id=run_id,
+                    task_run_id=task_run_id,
+                    task_key=task.task_key,
+                    attempt=task.attempt_number,
+                    task=settings,
+                    overriding=step.run.overriding_parameters,
+                    traceparent=step.run.traceparent,
+                )
+            )
         except (InvalidParameterValue, SpawnError) as bad:
-            self._task_ended(Outcome(run_id, task_run_id, Result.FAILED, bad.message,
-                                     TerminationCode.INVALID_RUN_CONFIGURATION))
+            self._task_ended(
+                Outcome(
+                    run_id, task_run_id, Result.FAILED, bad.message, TerminationCode.INVALID_RUN_CONFIGURATION
+                )
+            )
 
     def _task_ended(self, outcome: Outcome) -> None:
         def ended(state: RunState) -> Any:
             task = state.tasks.get(outcome.task_run_id)
             if task is None or task.is_final:
                 return None
-            return TaskEnded(outcome.task_run_id, outcome.result, outcome.message, outcome.code, outcome.exit_code)
+            return TaskEnded(
+                outcome.task_run_id, outcome.result, outcome.message, outcome.code, outcome.exit_code
+            )
 
         def stamp(state: RunState, task: TaskRun) -> TaskRun:
             if task.run_id == outcome.task_run_id and outcome.result is not Result.SUCCESS:
@@ -271,11 +305,15 @@ class Floe:
         for task in state.tasks.values():
             if task.life_cycle is LifeCycle.RUNNING and task.lease_owner in dead:
                 report.lost += 1
-                self._task_ended(Outcome(
-                    run_id, task.run_id, Result.FAILED,
-                    f"The Floe host {task.lease_owner} running this task stopped responding; the attempt was lost",
-                    TerminationCode.INTERNAL_ERROR,
-                ))
+                self._task_ended(
+                    Outcome(
+                        run_id,
+                        task.run_id,
+                        Result.FAILED,
+                        f"Floe host {task.lease_owner}, which ran this attempt, stopped responding",
+                        TerminationCode.INTERNAL_ERROR,
+                    )
+                )
             elif task.life_cycle is LifeCycle.PENDING and now_ms - task.queued_time > STUCK_PENDING_MS:
                 report.redriven += 1
                 self.runs.send(WorkMessage("task.start", run_id, task.run_id))

@@ -10,16 +10,13 @@ from core.engine.records import Run
 from core.engine.states import RunType, TriggerType
 from core.errors import InvalidParameterValue, InvalidState, RunNotFound
 from core.ids import new_id
-from core.model import merge_update, validate_job_settings
+from core.model import RunNowRequest, merge_update, validate_job_settings
 from core.repository import Repository, StoredJob
 from core.runs import RunService, new_run
 from core.store import EntityExists, EtagMismatch
 from core.views import JobPage, JobRecord
 
 _MAX_RACES = 50
-_LEGACY_PARAMS = (
-    "notebook_params", "python_params", "python_named_params", "jar_params", "spark_submit_params", "sql_params",
-)
 
 
 class JobService:
@@ -35,8 +32,12 @@ class JobService:
         spec_ref = self.repo.save_spec(settings)
         while True:
             job = StoredJob(
-                job_id=new_id(), name=str(settings.get("name", "")), spec_ref=spec_ref,
-                created_time=to_millis(self.clock.now()), creator_user_name=creator, run_as_user_name=creator,
+                job_id=new_id(),
+                name=str(settings.get("name", "")),
+                spec_ref=spec_ref,
+                created_time=to_millis(self.clock.now()),
+                creator_user_name=creator,
+                run_as_user_name=creator,
             )
             try:
                 self.repo.insert_job(job)
@@ -49,8 +50,11 @@ class JobService:
 
     def _record(self, job: StoredJob) -> JobRecord:
         return JobRecord(
-            job_id=job.job_id, settings=self.repo.load_spec(job.spec_ref), created_time=job.created_time,
-            creator_user_name=job.creator_user_name, run_as_user_name=job.run_as_user_name,
+            job_id=job.job_id,
+            settings=self.repo.load_spec(job.spec_ref),
+            created_time=job.created_time,
+            creator_user_name=job.creator_user_name,
+            run_as_user_name=job.run_as_user_name,
         )
 
     def list(self, *, name: str | None, limit: int, offset: int, page_token: str | None) -> JobPage:
@@ -71,15 +75,22 @@ class JobService:
         has_more = len(found) > limit
         page = found[:limit]
         next_token = _encode_token(page[-1].job_id) if has_more and page else None
-        return JobPage(jobs=[self._record(j) for j in page], next_page_token=next_token, prev_page_token=None,
-                       has_more=has_more)
+        return JobPage(
+            jobs=[self._record(j) for j in page],
+            next_page_token=next_token,
+            prev_page_token=None,
+            has_more=has_more,
+        )
 
     def update(self, job_id: int, new_settings: Any, fields_to_remove: Any) -> None:
         def change(job: StoredJob) -> dict[str, Any]:
             current = self.repo.load_spec(job.spec_ref)
             merged = merge_update(current, new_settings, fields_to_remove)
-            return validate_job_settings(merged, field="new_settings",
-                                         queue_default=bool(current.get("queue", {}).get("enabled", False)))
+            return validate_job_settings(
+                merged,
+                field="new_settings",
+                queue_default=bool(current.get("queue", {}).get("enabled", False)),
+            )
 
         self._replace(job_id, change)
 
@@ -91,8 +102,15 @@ class JobService:
             job = self.repo.get_job(job_id)
             settings = change(job)
             spec_ref = self.repo.save_spec(settings)
-            updated = StoredJob(job.job_id, str(settings.get("name", "")), spec_ref, job.created_time,
-                                job.creator_user_name, job.run_as_user_name, job.etag)
+            updated = StoredJob(
+                job.job_id,
+                str(settings.get("name", "")),
+                spec_ref,
+                job.created_time,
+                job.creator_user_name,
+                job.run_as_user_name,
+                job.etag,
+            )
             try:
                 self.repo.replace_job(updated)
                 return
@@ -105,16 +123,29 @@ class JobService:
 
     # ------------------------------------------------------------------------------------------ runs
 
-    def run_now(self, request: Any, *, creator: str, trigger: TriggerType = TriggerType.ONE_TIME,
-                trigger_info: dict[str, Any] | None = None) -> Run:
+    def run_now(
+        self,
+        request: RunNowRequest,
+        *,
+        creator: str,
+        trigger: TriggerType = TriggerType.ONE_TIME,
+        trigger_info: dict[str, Any] | None = None,
+    ) -> Run:
         job = self.repo.get_job(request.job_id)
         spec = self.repo.load_spec(job.spec_ref)
         parameters = job_parameters(spec, request.job_parameters or {})
-        overriding = {name: getattr(request, name) for name in _LEGACY_PARAMS if getattr(request, name, None)}
+        overriding = request.overriding_parameters()
         run = new_run(
-            job_id=job.job_id, spec_ref=job.spec_ref, run_name=str(spec.get("name", "")), run_type=RunType.JOB_RUN,
-            trigger=trigger, creator=creator, job_parameters=parameters, overriding=overriding,
-            idempotency_token=request.idempotency_token, trigger_info=trigger_info,
+            job_id=job.job_id,
+            spec_ref=job.spec_ref,
+            run_name=str(spec.get("name", "")),
+            run_type=RunType.JOB_RUN,
+            trigger=trigger,
+            creator=creator,
+            job_parameters=parameters,
+            overriding=overriding,
+            idempotency_token=request.idempotency_token,
+            trigger_info=trigger_info,
         )
         return self._start(run, spec, scope=f"job:{job.job_id}")
 
@@ -123,9 +154,15 @@ class JobService:
         spec = {k: v for k, v in body.items() if k not in ("idempotency_token", "access_control_list")}
         spec.setdefault("name", body.get("run_name") or "Untitled")
         run = new_run(
-            job_id=new_id(), spec_ref=self.repo.save_spec(spec), run_name=str(body.get("run_name") or "Untitled"),
-            run_type=RunType.SUBMIT_RUN, trigger=TriggerType.ONE_TIME, creator=creator,
-            job_parameters={}, overriding={}, idempotency_token=body.get("idempotency_token"),
+            job_id=new_id(),
+            spec_ref=self.repo.save_spec(spec),
+            run_name=str(body.get("run_name") or "Untitled"),
+            run_type=RunType.SUBMIT_RUN,
+            trigger=TriggerType.ONE_TIME,
+            creator=creator,
+            job_parameters={},
+            overriding={},
+            idempotency_token=body.get("idempotency_token"),
         )
         return self._start(run, spec, scope="submit")
 
@@ -170,4 +207,6 @@ def _decode_token(token: str) -> int:
     try:
         return int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
     except ValueError:
-        raise InvalidParameterValue(f"page_token: {token[:64]!r} is not a page token this server issued") from None
+        raise InvalidParameterValue(
+            f"page_token: {token[:64]!r} is not a page token this server issued"
+        ) from None

@@ -1,16 +1,16 @@
 """Where Floe's state lives in the storage ports, and the reads and writes the handlers make.
 
-Tables (PartitionKey / RowKey → what the entity holds):
+Tables, as PartitionKey / RowKey -> what the entity holds:
 
-| table      | PartitionKey              | RowKey                          | holds                                        |
-|------------|---------------------------|---------------------------------|----------------------------------------------|
-| jobs       | `job`                     | job id (16 digits)              | name, spec_ref, created time, creator        |
-| runs       | run id (16 digits)        | `r` (the run), `t<task run id>` | the run and every task attempt: one partition, so one query reads a run and one batch commits a step |
-| runindex   | `j<job id>` and `all`     | inverted created ms + run id    | run id: newest-first listing per job and overall |
-| taskref    | task run id >> 14         | task run id                     | the run a task run belongs to (ids made together share a partition, so a run's refs are one batch) |
-| active     | `run`                     | run id                          | runs not final yet: what `tick` reconciles   |
-| idem       | sha256(scope, token)      | `t`                             | the run an idempotency token started         |
-| meta       | `token` / `host`          | token hash / host id            | API tokens (hashes only), host heartbeats    |
+- jobs: `job` / job id -> name, spec_ref, created time, creator.
+- runs: run id / `r` for the run and `t<task run id>` per attempt. One partition per run, so one query
+  reads a run and one batch commits an engine step.
+- runindex: `j<job id>` and `all` / inverted created ms + run id -> run id: newest-first listing.
+- taskref: task run id >> 14 / task run id -> the run it belongs to. Ids made together (one run's tasks)
+  share a partition, so a run's references are written in one batch.
+- active: `run` / run id -> runs not final yet: what `tick` reconciles.
+- idem: sha256(scope, token) / `t` -> the run an idempotency token started.
+- meta: `token` or `host` / token hash or host id -> API tokens (hashes only), host heartbeats.
 
 Job settings and run specs are JSON blobs addressed by their content hash (`specs/<sha256>.json`): a job
 points at its current settings, and each run at the settings it executes, so starting a run copies a
@@ -280,7 +280,11 @@ class Repository:
         return [int(e.row_key) for e in self.active.scan("run")]
 
     def iter_run_ids(
-        self, job_id: int | None, *, after_row: str | None = None, created_from: int | None = None,
+        self,
+        job_id: int | None,
+        *,
+        after_row: str | None = None,
+        created_from: int | None = None,
         created_to: int | None = None,
     ) -> Iterator[tuple[str, int]]:
         """(index row, run id) newest first, optionally for one job and within created-time bounds."""

@@ -26,6 +26,7 @@ from core.engine import (
     RunStarted,
     StartTask,
     Step,
+    TaskEnded,
     WakeAt,
     apply,
     latest_attempts,
@@ -78,7 +79,9 @@ class RunService:
     # -------------------------------------------------------------------------------------- transact
 
     def transact(
-        self, run_id: int, make_event: Callable[[RunState], Any | None],
+        self,
+        run_id: int,
+        make_event: Callable[[RunState], Any | None],
         stamp: Callable[[RunState, TaskRun], TaskRun] | None = None,
     ) -> Step | None:
         """Apply one event to the run and commit it; `make_event` sees the fresh state and may return
@@ -92,7 +95,12 @@ class RunService:
             spec = self.repo.load_spec(state.run.spec_ref)
             now = to_millis(self.clock.now())
             step = apply(
-                state.run, state.tasks, Dag.from_settings(spec), event, now, new_id,
+                state.run,
+                state.tasks,
+                Dag.from_settings(spec),
+                event,
+                now,
+                new_id,
                 self.context(state.run, state.tasks, spec),
             )
             if step.run == state.run and not step.tasks and not step.commands:
@@ -117,7 +125,8 @@ class RunService:
             elif isinstance(command, KillTask):
                 self._kill(state, command)
             elif isinstance(command, WakeAt):
-                delay = max(0.0, (command.at_ms - to_millis(self.clock.now())) / 1000)
+                # Round up: a wake-up that arrives early finds nothing due and costs a second one.
+                delay = max(0.0, (command.at_ms - to_millis(self.clock.now()) + 1) / 1000)
                 self.send(WorkMessage("run.advance", state.run.run_id), delay=min(delay, _MAX_DELAY_S))
             elif isinstance(command, RunFinished):
                 for hook in self.on_finished:
@@ -127,20 +136,29 @@ class RunService:
                         log.exception("a run-finished hook failed for run %s", state.run.run_id)
 
     def _kill(self, state: RunState, command: KillTask) -> None:
+        """Stop an attempt: its own host kills the process; an attempt no host claimed yet never will
+        (claims skip attempts with cancel_requested), so it ends here with the kill's reason."""
         task = state.tasks.get(command.task_run_id)
         owner = task.lease_owner if task else None
         reason = command.reason.value
-        if owner == self.host_id and self.kill_local is not None:
+        if owner is None:
+            self.transact(state.run.run_id, lambda s: _end_unclaimed(s, command))
+        elif owner == self.host_id and self.kill_local is not None:
             self.kill_local(command.task_run_id, reason)
-        elif owner:
+        else:
             message = WorkMessage("task.kill", state.run.run_id, command.task_run_id, reason)
             self.queues.queue(host_queue(owner)).send(message.encode())
 
     def send(self, message: WorkMessage, *, delay: float = 0) -> None:
         self.work.send(message.encode(), delay_seconds=delay)
 
-    def context(self, run: Run, tasks: dict[int, TaskRun], spec: dict[str, Any], task: TaskRun | None = None,
-                ) -> ReferenceContext:
+    def context(
+        self,
+        run: Run,
+        tasks: dict[int, TaskRun],
+        spec: dict[str, Any],
+        task: TaskRun | None = None,
+    ) -> ReferenceContext:
         latest = latest_attempts(tasks)
         return ReferenceContext(
             job_id=run.job_id,
@@ -177,8 +195,17 @@ class RunService:
         return None if task is None else (state, task)
 
     def list(
-        self, *, job_id: int | None, active_only: bool, completed_only: bool, run_type: str | None,
-        start_time_from: int | None, start_time_to: int | None, limit: int, offset: int, page_token: str | None,
+        self,
+        *,
+        job_id: int | None,
+        active_only: bool,
+        completed_only: bool,
+        run_type: str | None,
+        start_time_from: int | None,
+        start_time_to: int | None,
+        limit: int,
+        offset: int,
+        page_token: str | None,
     ) -> RunPage:
         if active_only and completed_only:
             raise InvalidParameterValue("active_only and completed_only cannot both be true")
@@ -207,8 +234,9 @@ class RunService:
         has_more = len(found) > limit
         page = found[:limit]
         next_token = _encode_token(page[-1][0]) if has_more and page else None
-        return RunPage(runs=[v for _, v in page], next_page_token=next_token, prev_page_token=None,
-                       has_more=has_more)
+        return RunPage(
+            runs=[v for _, v in page], next_page_token=next_token, prev_page_token=None, has_more=has_more
+        )
 
     # -------------------------------------------------------------------------------- cancel, delete
 
@@ -220,8 +248,10 @@ class RunService:
             found = self.find_task(run_id)
             if found is None:
                 raise
-            state, task = found
-            self.transact(state.run.run_id, lambda s: None if s.tasks[run_id].is_final else CancelTask(run_id))
+            state, _ = found
+            self.transact(
+                state.run.run_id, lambda s: None if s.tasks[run_id].is_final else CancelTask(run_id)
+            )
             return
         self.transact(run_id, lambda s: None if s.run.is_final or s.run.cancel_requested else CancelRun())
 
@@ -242,22 +272,47 @@ class RunService:
     def delete(self, run_id: int) -> None:
         state = self.repo.load_run(run_id)
         if not state.run.is_final:
-            raise InvalidState(f"Run {run_id} is active ({state.run.life_cycle}); cancel it before deleting it")
+            raise InvalidState(
+                f"Run {run_id} is active ({state.run.life_cycle}); cancel it before deleting it"
+            )
         self.repo.delete_run(state)
 
     def advance(self, run_id: int) -> None:
         self.transact(run_id, lambda s: None if s.run.is_final and not s.run.cancel_requested else Advance())
 
 
+def _end_unclaimed(state: RunState, command: KillTask) -> TaskEnded | None:
+    task = state.tasks.get(command.task_run_id)
+    if task is None or task.is_final or task.lease_owner is not None:
+        return None
+    return TaskEnded(command.task_run_id, command.reason, "Stopped before it started.")
+
+
 def new_run(
-    *, job_id: int, spec_ref: str, run_name: str, run_type: RunType, trigger: TriggerType, creator: str,
-    job_parameters: dict[str, str], overriding: dict[str, Any], idempotency_token: str | None,
+    *,
+    job_id: int,
+    spec_ref: str,
+    run_name: str,
+    run_type: RunType,
+    trigger: TriggerType,
+    creator: str,
+    job_parameters: dict[str, str],
+    overriding: dict[str, Any],
+    idempotency_token: str | None,
     trigger_info: dict[str, Any] | None = None,
 ) -> Run:
     return Run(
-        run_id=new_id(), job_id=job_id, run_name=run_name, run_type=run_type, trigger=trigger,
-        trigger_info=trigger_info or {}, creator_user_name=creator, life_cycle=LifeCycle.PENDING,
-        job_parameters=job_parameters, overriding_parameters=overriding, idempotency_token=idempotency_token,
+        run_id=new_id(),
+        job_id=job_id,
+        run_name=run_name,
+        run_type=run_type,
+        trigger=trigger,
+        trigger_info=trigger_info or {},
+        creator_user_name=creator,
+        life_cycle=LifeCycle.PENDING,
+        job_parameters=job_parameters,
+        overriding_parameters=overriding,
+        idempotency_token=idempotency_token,
         spec_ref=spec_ref,
     )
 
@@ -270,4 +325,6 @@ def _decode_token(token: str, field: str) -> str:
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except ValueError:
-        raise InvalidParameterValue(f"{field}: {token[:64]!r} is not a page token this server issued") from None
+        raise InvalidParameterValue(
+            f"{field}: {token[:64]!r} is not a page token this server issued"
+        ) from None

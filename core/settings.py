@@ -20,10 +20,14 @@ _SECRET = "***"
 class Settings:
     home: Path = Path(".floe")  # FLOE_HOME: SQLite file, blobs, local logs
     storage: str = "sqlite"  # FLOE_STORAGE: "sqlite" (embedded default) or "azure"
-    azure_connection_string: str = field(default="", repr=False)  # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage
+    azure_connection_string: str = field(
+        default="", repr=False
+    )  # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage
     storage_prefix: str = ""  # FLOE_STORAGE_PREFIX: prepended to table/queue/container names
     admin_token: str = field(default="", repr=False)  # FLOE_ADMIN_TOKEN: accepted as an admin bearer token
-    workspace: Path | None = None  # FLOE_WORKSPACE: where relative task file paths resolve (default <home>/workspace)
+    workspace: Path | None = (
+        None  # FLOE_WORKSPACE: where relative task file paths resolve (default <home>/workspace)
+    )
     host: str = "127.0.0.1"  # FLOE_HOST
     port: int = 8080  # FLOE_PORT
     workers: int = 4  # FLOE_WORKERS: queue worker threads per host
@@ -42,7 +46,8 @@ class Settings:
         unknown = sorted(k for k in env if k.startswith("FLOE_") and k not in _KNOWN)
         if unknown:
             raise InvalidParameterValue(
-                f"unknown setting(s) {', '.join(unknown)}; known FLOE_* settings are {', '.join(sorted(_KNOWN))}"
+                f"unknown setting(s) {', '.join(unknown)}; "
+                f"known FLOE_* settings are {', '.join(sorted(_KNOWN))}"
             )
         values: dict[str, object] = {}
         for name, var in _ENV.items():
@@ -112,6 +117,7 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
             out[name] = str(value)
     if out.get("storage") == "azure" and not out.get("azure_connection_string"):
         raise InvalidParameterValue(
-            "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage"
+            "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING "
+            "or AzureWebJobsStorage"
         )
     return out

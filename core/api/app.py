@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from core.api import jobs, runs
@@ -75,13 +76,18 @@ async def _no_host_metadata(request: Request) -> Response:
     return error_response("ENDPOINT_NOT_FOUND", "Floe serves no host metadata.", 404)
 
 
-def _route(floe: FloeService, clock: Clock, version: str, method: str, endpoint: Endpoint) -> Any:
+def _route(
+    floe: FloeService, clock: Clock, version: str, method: str, endpoint: Endpoint
+) -> Callable[[Request], Awaitable[Response]]:
     is_get = method == "GET"
 
     async def handle(request: Request) -> Response:
         try:
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return floe_error_response(_too_large(int(length)))
             body = b""
-            if not is_get or request.headers.get("content-length", "0") not in ("0", ""):
+            if not is_get or length not in ("0", ""):
                 body = await request.body()
             return await run_in_threadpool(
                 _serve,
@@ -94,7 +100,11 @@ def _route(floe: FloeService, clock: Clock, version: str, method: str, endpoint:
                 body,
                 str(request.base_url),
             )
-        except Exception as exc:  # the client went away mid-body, or a bug outside _serve
+        except ClientDisconnect:
+            return error_response(
+                "MALFORMED_REQUEST", "The client disconnected before sending the body.", 400
+            )
+        except Exception as exc:  # a bug outside _serve
             logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
             return internal_error_response()
 
@@ -128,9 +138,7 @@ def _serve(
 def _parse_body(body: bytes) -> dict[str, Any]:
     """A JSON object, whatever the Content-Type says; an empty body is `{}`."""
     if len(body) > MAX_BODY_BYTES:
-        raise MalformedRequest(
-            f"The request body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted."
-        )
+        raise _too_large(len(body))
     if not body.strip():
         return {}
     try:
@@ -158,6 +166,10 @@ def _too_deep(value: Any) -> bool:
         if not level:
             return False
     return True
+
+
+def _too_large(size: int) -> MalformedRequest:
+    return MalformedRequest(f"The request body is {size} bytes; at most {MAX_BODY_BYTES} are accepted.")
 
 
 def _reject_constant(name: str) -> Any:

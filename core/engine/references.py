@@ -237,21 +237,24 @@ def value_of(reference: Reference, ctx: ReferenceContext) -> Any:
         return InvalidParameterValue(f"Cannot resolve {{{{{reference.text}}}}}: {why}.")
 
     head, rest = reference.path[0], reference.path[1:]
+    if head == "tasks":
+        return _tasks_value(rest, ctx, missing)
+    if head == "input":
+        return _input_value(rest, ctx, missing)
     if head == "job":
-        return _job_value(rest, ctx, missing)
-    if head == "task":
-        return {
+        value = _job_value(rest, ctx, missing)
+    elif head == "task":
+        value = {
             "name": ctx.task_key,
             "run_id": ctx.task_run_id,
             "execution_count": ctx.execution_count,
             "notebook_path": ctx.notebook_path,
             "retry_count": ctx.attempt_number,
         }[rest[0]]
-    if head == "tasks":
-        return _tasks_value(rest, ctx, missing)
-    if head == "workspace":
-        return ctx.workspace_id if rest[0] == "id" else ctx.workspace_url
-    return _input_value(rest, ctx, missing)
+    else:
+        value = ctx.workspace_id if rest[0] == "id" else ctx.workspace_url
+    # A context field left None by its builder reads as empty, not as the JSON "null".
+    return "" if value is None else value
 
 
 def _job_value(rest: tuple[str, ...], ctx: ReferenceContext, missing: _Complaint) -> Any:

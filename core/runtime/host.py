@@ -25,8 +25,9 @@ WAIT_S = 1.0  # how long an idle worker waits for a message before checking whet
 
 def storage_from(settings: Settings) -> Storage:
     if settings.storage == "azure":
-        return open_storage("azure", connection_string=settings.azure_connection_string,
-                            prefix=settings.storage_prefix)
+        return open_storage(
+            "azure", connection_string=settings.azure_connection_string, prefix=settings.storage_prefix
+        )
     return open_storage("sqlite", root=settings.home, prefix=settings.storage_prefix)
 
 
@@ -98,8 +99,13 @@ def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
             log.error("message on %s failed %d times, moved to %s: %s", queue.name, count, poison.name, text)
             _to_poison(queue, poison, message)
         else:
-            log.warning("message on %s failed (delivery %d), will retry: %s", queue.name, count, text,
-                        exc_info=not isinstance(failed, FloeError))
+            log.warning(
+                "message on %s failed (delivery %d), will retry: %s",
+                queue.name,
+                count,
+                text,
+                exc_info=not isinstance(failed, FloeError),
+            )
             try:
                 queue.extend(message, min(2.0**count, 30.0))  # type: ignore[arg-type]
             except ReceiptExpired:

@@ -31,7 +31,8 @@ MAX_APPEND_BYTES = 4 * 1024 * 1024
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
-_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+_BAD_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_NAMES = frozenset({"partitionkey", "rowkey", "timestamp", "etag"})
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
@@ -42,6 +43,12 @@ _BAD_PATH_CHARS = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
 def _show(value: str, limit: int = 60) -> str:
     """A repr short enough for an error message."""
     return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _check_text(where: str, text: str) -> None:
+    """Text that UTF-8 can carry: Python strings may hold lone surrogates, which no wire format accepts."""
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        raise LimitExceeded(f"{where} holds a lone surrogate, which is not valid Unicode text")
 
 
 def _utf16_units(text: str) -> int:
@@ -62,7 +69,7 @@ def check_key(kind: str, key: str) -> None:
     if bad is not None:
         raise LimitExceeded(
             f"{kind} {_show(key)} contains {bad.group()!r}; "
-            "keys may not contain / \\ # ? or control characters"
+            "keys may not contain / \\ # ?, control characters or lone surrogates"
         )
 
 
@@ -74,6 +81,7 @@ def check_keys(partition_key: str, row_key: str) -> None:
 def _value_size(where: str, value: Value) -> int:
     """The value's size as Azure counts it; raises LimitExceeded for a value Azure would refuse."""
     if isinstance(value, str):
+        _check_text(where, value)
         units = len(value) if len(value) * 2 <= MAX_STRING_UNITS else _utf16_units(value)
         if units > MAX_STRING_UNITS:
             raise LimitExceeded(
@@ -207,8 +215,9 @@ def check_queue_name(name: str, what: str = "queue") -> None:
 def check_message(body: str) -> None:
     if not isinstance(body, str):
         raise LimitExceeded(f"a message body must be text, got {type(body).__name__}")
+    _check_text("a message body", body)
     if len(body) * 4 > MAX_MESSAGE_BYTES:  # cheap bound first: at most 4 UTF-8 bytes per character
-        size = len(body.encode("utf-8", "surrogatepass"))
+        size = len(body.encode("utf-8"))
         if size > MAX_MESSAGE_BYTES:
             raise LimitExceeded(
                 f"a message body of {size:,} UTF-8 bytes; a message holds at most {MAX_MESSAGE_BYTES:,} "

@@ -151,3 +151,17 @@ def test_a_not_found_job_wins_over_nothing_else(client: TestClient, floe: FakeFl
         client.post("/api/2.0/jobs/run-now", json={"job_id": 77}), 400, "INVALID_PARAMETER_VALUE"
     )
     assert body["message"] == "Job 77 does not exist."
+
+
+def test_bodies_nested_too_deeply_are_rejected_before_validation(client: TestClient) -> None:
+    nested = "[" * 70 + "]" * 70
+    response = client.post("/api/2.2/jobs/create", content=f'{{"name": "x", "x": {nested}}}')
+    body = assert_shape(response, 400, "MALFORMED_REQUEST")
+    assert body["message"] == "The request body is nested deeper than 64 levels."
+
+
+def test_oversized_bodies_are_rejected(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("core.api.app.MAX_BODY_BYTES", 100)
+    response = client.post("/api/2.2/jobs/create", json={"name": "x" * 200})
+    body = assert_shape(response, 400, "MALFORMED_REQUEST")
+    assert body["message"] == "The request body is 211 bytes; at most 100 are accepted."

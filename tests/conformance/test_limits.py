@@ -33,7 +33,7 @@ def test_bytes_property_of_65536_bytes_is_the_maximum(table: Table) -> None:
         table.upsert(Entity("p", "big", {"b": b"\x00" * 65_537}))
 
 
-@pytest.mark.parametrize("bad", ["/", "\\", "#", "?", "\x00", "\t", "\x1f", "\x7f", "\x85", "\x9f"])
+@pytest.mark.parametrize("bad", ["/", "\\", "#", "?", "\x00", "\t", "\x1f", "\x7f", "\x85", "\x9f", "\ud800"])
 @pytest.mark.parametrize("where", ["PartitionKey", "RowKey"])
 def test_forbidden_key_characters(table: Table, where: str, bad: str) -> None:
     pk, rk = ("a" + bad, "r") if where == "PartitionKey" else ("p", "a" + bad)
@@ -43,6 +43,13 @@ def test_forbidden_key_characters(table: Table, where: str, bad: str) -> None:
         table.get(pk, rk)
     with pytest.raises(LimitExceeded):
         table.delete(pk, rk)
+
+
+def test_text_with_a_lone_surrogate_is_refused(storage: Storage) -> None:
+    with pytest.raises(LimitExceeded, match="lone surrogate"):
+        storage.tables.table("limits").insert(Entity("p", "r", {"s": "bad \udc80 text"}))
+    with pytest.raises(LimitExceeded, match="lone surrogate"):
+        storage.queues.queue("limits").send("bad \udc80 text")
 
 
 def test_key_of_512_characters_is_the_maximum(table: Table) -> None:

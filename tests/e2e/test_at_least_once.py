@@ -53,12 +53,24 @@ class _TwiceQueues:
 
 
 def _fan_job(w: WorkspaceClient, log: Path, *, width: int) -> int:
-    tasks = [jobs.Task(task_key="root", spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)]))]
+    tasks = [
+        jobs.Task(task_key="root", spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)]))
+    ]
     for i in range(width):
-        tasks.append(jobs.Task(task_key=f"leaf{i}", depends_on=[jobs.TaskDependency("root")],
-                               spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)])))
-    tasks.append(jobs.Task(task_key="join", depends_on=[jobs.TaskDependency(f"leaf{i}") for i in range(width)],
-                           spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)])))
+        tasks.append(
+            jobs.Task(
+                task_key=f"leaf{i}",
+                depends_on=[jobs.TaskDependency("root")],
+                spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)]),
+            )
+        )
+    tasks.append(
+        jobs.Task(
+            task_key="join",
+            depends_on=[jobs.TaskDependency(f"leaf{i}") for i in range(width)],
+            spark_python_task=jobs.SparkPythonTask("record.py", parameters=[str(log)]),
+        )
+    )
     return w.jobs.create(name="fan", tasks=tasks, max_concurrent_runs=100).job_id
 
 
@@ -66,7 +78,9 @@ def test_every_message_delivered_twice_runs_each_task_once(tmp_path: Path, datab
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "record.py").write_text(RECORDER)
-    settings = Settings(home=tmp_path / "home", admin_token=TOKEN, workspace=workspace, port=free_port(), workers=4)
+    settings = Settings(
+        home=tmp_path / "home", admin_token=TOKEN, workspace=workspace, port=free_port(), workers=4
+    )
     plain = storage_from(settings)
     doubled = Storage(tables=plain.tables, queues=_TwiceQueues(plain.queues), blobs=plain.blobs)  # type: ignore[arg-type]
     server, thread, runtime = start_server(settings, LocalHost(settings, Floe(settings, doubled)))
@@ -82,21 +96,33 @@ def test_every_message_delivered_twice_runs_each_task_once(tmp_path: Path, datab
         runtime.stop()
     assert all(r.state.result_state == jobs.RunResultState.SUCCESS for r in runs)
     executions = Counter(log.read_text().splitlines())
-    expected = {f"{key} {r.run_id}" for r in runs for key in ["root", "join"] + [f"leaf{i}" for i in range(4)]}
+    expected = {
+        f"{key} {r.run_id}" for r in runs for key in ["root", "join"] + [f"leaf{i}" for i in range(4)]
+    }
     assert set(executions) == expected
     assert set(executions.values()) == {1}
 
 
 @pytest.mark.azurite
-def test_two_hosts_on_one_azure_account_share_the_work(tmp_path: Path, azurite: str, databricks_env: None) -> None:
+def test_two_hosts_on_one_azure_account_share_the_work(
+    tmp_path: Path, azurite: str, databricks_env: None
+) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "record.py").write_text(RECORDER)
     prefix = "two" + tmp_path.name[-8:].replace("_", "").lower()[:8]
     hosts = []
     for name in ("a", "b"):
-        settings = Settings(home=tmp_path / name, storage="azure", azure_connection_string=azurite,
-                            storage_prefix=prefix, admin_token=TOKEN, workspace=workspace, port=free_port(), workers=3)
+        settings = Settings(
+            home=tmp_path / name,
+            storage="azure",
+            azure_connection_string=azurite,
+            storage_prefix=prefix,
+            admin_token=TOKEN,
+            workspace=workspace,
+            port=free_port(),
+            workers=3,
+        )
         hosts.append((settings, *start_server(settings)))
     try:
         log = tmp_path / "executions.txt"

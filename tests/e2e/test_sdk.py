@@ -57,7 +57,9 @@ def test_two_task_job_with_parameters_runs_to_success(scripts: FloeServer) -> No
         name="two-tasks",
         parameters=[jobs.JobParameterDefinition(name="greeting", default="hello")],
         tasks=[
-            python_task("first", "hello.py", "{{job.parameters.greeting}}", "run={{job.run_id}}", "task={{task.name}}"),
+            python_task(
+                "first", "hello.py", "{{job.parameters.greeting}}", "run={{job.run_id}}", "task={{task.name}}"
+            ),
             python_task("second", "hello.py", "after", "{{job.id}}", depends_on=("first",)),
         ],
     )
@@ -100,7 +102,9 @@ def test_jobs_crud_through_the_sdk(scripts: FloeServer) -> None:
     assert updated.name == "crud-renamed"
     assert [t.task_key for t in updated.tasks] == ["only", "extra"]  # tasks merge by key
 
-    w.jobs.reset(created.job_id, new_settings=jobs.JobSettings(name="crud-reset", tasks=[python_task("z", "hello.py")]))
+    w.jobs.reset(
+        created.job_id, new_settings=jobs.JobSettings(name="crud-reset", tasks=[python_task("z", "hello.py")])
+    )
     assert [t.task_key for t in w.jobs.get(created.job_id).settings.tasks] == ["z"]
 
     w.jobs.delete(created.job_id)
@@ -136,8 +140,12 @@ def test_runs_submit_runs_a_one_time_run(scripts: FloeServer) -> None:
     w = scripts.client()
     run = w.jobs.submit(
         run_name="one-off",
-        tasks=[jobs.SubmitTask(task_key="only", spark_python_task=jobs.SparkPythonTask(python_file="hello.py",
-                                                                                       parameters=["once"]))],
+        tasks=[
+            jobs.SubmitTask(
+                task_key="only",
+                spark_python_task=jobs.SparkPythonTask(python_file="hello.py", parameters=["once"]),
+            )
+        ],
     ).result(timeout=WAIT)
     assert run.state.result_state == jobs.RunResultState.SUCCESS
     assert run.run_type == jobs.RunType.SUBMIT_RUN
@@ -177,8 +185,10 @@ def test_a_failed_task_fails_the_run_and_skips_its_dependents(scripts: FloeServe
 
 def test_cancel_stops_a_long_task_within_seconds(scripts: FloeServer) -> None:
     w = scripts.client()
-    job = w.jobs.create(name="long", tasks=[python_task("sleep", "sleep.py"),
-                                            python_task("after", "hello.py", depends_on=("sleep",))])
+    job = w.jobs.create(
+        name="long",
+        tasks=[python_task("sleep", "sleep.py"), python_task("after", "hello.py", depends_on=("sleep",))],
+    )
     waiter = w.jobs.run_now(job.job_id)
     deadline = time.monotonic() + 30
     while w.jobs.get_run(waiter.run_id).tasks[0].state.life_cycle_state != jobs.RunLifeCycleState.RUNNING:
@@ -197,8 +207,13 @@ def test_cancel_stops_a_long_task_within_seconds(scripts: FloeServer) -> None:
 def test_bad_job_definitions_get_clear_errors(scripts: FloeServer) -> None:
     w = scripts.client()
     with pytest.raises(InvalidParameterValue, match=r"a -> b -> a"):
-        w.jobs.create(name="cycle", tasks=[python_task("a", "hello.py", depends_on=("b",)),
-                                           python_task("b", "hello.py", depends_on=("a",))])
+        w.jobs.create(
+            name="cycle",
+            tasks=[
+                python_task("a", "hello.py", depends_on=("b",)),
+                python_task("b", "hello.py", depends_on=("a",)),
+            ],
+        )
     with pytest.raises(InvalidParameterValue, match="nope"):
         w.jobs.create(name="unknown-dep", tasks=[python_task("a", "hello.py", depends_on=("nope",))])
     # Only jobs/get and runs/get are mapped to ResourceDoesNotExist by the SDK; elsewhere, as on Databricks,

@@ -23,7 +23,9 @@ def test_overrides_win_over_the_environment() -> None:
 
 
 def test_azure_reads_the_functions_storage_setting() -> None:
-    settings = Settings.from_env({"FLOE_STORAGE": "azure", "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    settings = Settings.from_env(
+        {"FLOE_STORAGE": "azure", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    )
     assert settings.azure_connection_string == "UseDevelopmentStorage=true"
 
 

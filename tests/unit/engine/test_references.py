@@ -150,6 +150,11 @@ def test_input_outside_a_for_each_task() -> None:
         resolve("{{input}}", ReferenceContext())
 
 
+def test_context_fields_left_none_read_as_empty() -> None:
+    ctx = ReferenceContext(file_arrival_location=None, task_key=None)  # type: ignore[arg-type]
+    assert resolve("[{{job.trigger.file_arrival.location}}][{{task.name}}]", ctx) == "[][]"
+
+
 def test_trigger_time_falls_back_to_the_start_time() -> None:
     ctx = ReferenceContext(start_time_ms=START)
     assert resolve("{{job.trigger.time.iso_date}}", ctx) == "2026-01-05"

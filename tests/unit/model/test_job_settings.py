@@ -507,3 +507,11 @@ def test_a_long_bad_value_is_shortened_in_the_message() -> None:
         validate_job_settings(job(task("a", run_if="X" * 500)))
     assert len(info.value.message) < 400
     assert "..." in info.value.message
+
+
+def test_unknown_fields_nested_beyond_the_serializer_are_rejected() -> None:
+    deep: Any = []
+    for _ in range(600):
+        deep = [deep]
+    with pytest.raises(InvalidParameterValue, match=r"^settings is nested too deeply\.$"):
+        validate_job_settings(job(extra=deep))
