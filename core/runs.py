@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -53,6 +54,10 @@ class RunService:
         self.work = queues.queue(WORK_QUEUE)
         self.clock = clock
         self.host_id = host_id
+        # Every step rewrites the run entity, so two steps of one run always race; within this process
+        # they take turns instead of losing the race and re-reading (other hosts still race by ETag).
+        self._run_locks = [threading.Lock() for _ in range(64)]
+        self._dags: dict[str, Dag] = {}
         # Set by the host that runs task processes: kill(task_run_id, reason) -> bool.
         self.kill_local: Callable[[int, str], bool] | None = None
         # Called after a run reached a final state (clean-up, notifications, queued runs).
@@ -62,7 +67,7 @@ class RunService:
 
     def start(self, run: Run, spec: dict[str, Any]) -> Run:
         """Persist a new run with its first step applied, then send its first task.start messages."""
-        dag = Dag.from_settings(spec)
+        dag = self.dag(run.spec_ref, spec)
         now = to_millis(self.clock.now())
         for _ in range(_MAX_RACES):
             run = replace(run, created_time=run.created_time or now)
@@ -87,6 +92,15 @@ class RunService:
         """Apply one event to the run and commit it; `make_event` sees the fresh state and may return
         None to do nothing; `stamp` may add host-side fields (a lease, resolved values) to the task runs
         the step changed, in the same write. Returns the committed step (None when nothing changed)."""
+        with self._run_locks[run_id % len(self._run_locks)]:
+            return self._transact(run_id, make_event, stamp)
+
+    def _transact(
+        self,
+        run_id: int,
+        make_event: Callable[[RunState], Any | None],
+        stamp: Callable[[RunState, TaskRun], TaskRun] | None,
+    ) -> Step | None:
         for _ in range(_MAX_RACES):
             state = self.repo.load_run(run_id)
             event = make_event(state)
@@ -97,7 +111,7 @@ class RunService:
             step = apply(
                 state.run,
                 state.tasks,
-                Dag.from_settings(spec),
+                self.dag(state.run.spec_ref, spec),
                 event,
                 now,
                 new_id,
@@ -117,6 +131,15 @@ class RunService:
             self._execute(step, state.with_step(step.run, dict(step.tasks)))
             return step
         raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
+
+    def dag(self, spec_ref: str, spec: dict[str, Any]) -> Dag:
+        """The parsed DAG of a spec; specs are immutable, so it is parsed once per process."""
+        dag = self._dags.get(spec_ref)
+        if dag is None:
+            if len(self._dags) >= 512:
+                self._dags.clear()
+            dag = self._dags[spec_ref] = Dag.from_settings(spec)
+        return dag
 
     def _execute(self, step: Step, state: RunState) -> None:
         for command in step.commands:

@@ -73,7 +73,7 @@ async def _health(request: Request) -> Response:
 
 async def _no_host_metadata(request: Request) -> Response:
     # The SDK probes this at construction, unauthenticated, and carries on after a 404.
-    return error_response("ENDPOINT_NOT_FOUND", "Floe serves no host metadata.", 404)
+    return error_response("ENDPOINT_NOT_FOUND", "Floe serves no host metadata", 404)
 
 
 def _route(

@@ -37,6 +37,10 @@ def floe_error_response(exc: FloeError) -> Response:
     headers = None
     if isinstance(exc, RequestLimitExceeded):
         headers = {"Retry-After": str(max(0, int(exc.retry_after_seconds)))}
+    elif exc.http_status == 503:
+        # Storage is briefly unavailable (SQLite busy, Azure throttling): the SDK and Airflow retry a 503
+        # after Retry-After seconds.
+        headers = {"Retry-After": "1"}
     return error_response(exc.error_code, exc.message, exc.http_status, headers)
 
 

@@ -121,7 +121,9 @@ def test_a_floe_error_keeps_its_code_and_status(client: TestClient, floe: FakeFl
     body = assert_shape(client.post("/api/2.2/jobs/runs/delete", json={"run_id": 3}), 400, "INVALID_STATE")
     assert body["message"] == "Run 3 is still active; cancel it first."
     floe.fail_with = StorageError("storage unavailable")
-    assert_shape(client.post("/api/2.2/jobs/delete", json={"job_id": 3}), 503, "TEMPORARILY_UNAVAILABLE")
+    response = client.post("/api/2.2/jobs/delete", json={"job_id": 3})
+    assert_shape(response, 503, "TEMPORARILY_UNAVAILABLE")
+    assert response.headers["retry-after"] == "1"  # so the SDK and Airflow retry it
 
 
 def test_request_limit_exceeded_is_429_with_an_integer_retry_after(

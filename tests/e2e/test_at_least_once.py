@@ -131,6 +131,8 @@ def test_two_hosts_on_one_azure_account_share_the_work(
         job_id = _fan_job(first, log, width=2)
         waiters = [(first if i % 2 else second).jobs.run_now(job_id) for i in range(10)]
         runs = [waiter.result(timeout=timedelta(seconds=150)) for waiter in waiters]
+        floe = hosts[0][3].floe
+        owners = {t.lease_owner for r in runs for t in floe.get_run(r.run_id).tasks}
     finally:
         for _, server, thread, runtime in hosts:
             server.should_exit = True
@@ -140,3 +142,4 @@ def test_two_hosts_on_one_azure_account_share_the_work(
     executions = Counter(log.read_text().splitlines())
     assert len(executions) == 10 * 4
     assert set(executions.values()) == {1}
+    assert owners == {runtime.floe.host_id for _, _, _, runtime in hosts}  # both hosts did some of the work
