@@ -11,19 +11,24 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.compute.logs import LogShipper, read_tail
+from core.compute.logs import TAIL_BYTES, LogShipper, read_tail
 from core.compute.process import ProcessExit, ProcessSpec, ProcessSupervisor
 from core.engine.states import Result, TerminationCode
 from core.errors import InvalidParameterValue
 from core.store import BlobStore
 from core.tasks import python_script
+from core.tasks.notebook import locate_notebook, notebook_argv
+from core.tasks.runtime.bootstrap import python_bootstrap_argv
+from core.tasks.runtime.host import TaskOutputs, read_outputs, write_inputs
+from core.tasks.runtime.protocol import TASK_DIR_ENV
 
 log = logging.getLogger("floe.executor")
 
@@ -40,6 +45,7 @@ TASK_TYPES = (
     "pipeline_task",
     "dbt_task",
 )
+_FLOE_ROOT = str(Path(__file__).resolve().parents[1])  # so task processes can import core.tasks.runtime
 _TRACEBACK = re.compile(rb"^Traceback \(most recent call last\):$", re.MULTILINE)
 
 
@@ -51,6 +57,18 @@ def trace_blob(run_id: int, task_run_id: int) -> str:
     return f"logs/{run_id}/{task_run_id}.error_trace"
 
 
+def exit_blob(run_id: int, task_run_id: int) -> str:
+    return f"outputs/{run_id}/{task_run_id}/exit.txt"
+
+
+def notebook_blob(run_id: int, task_run_id: int) -> str:
+    return f"outputs/{run_id}/{task_run_id}/executed.ipynb"
+
+
+def _strings(mapping: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (mapping or {}).items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     run_id: int
@@ -59,6 +77,7 @@ class Outcome:
     message: str = ""
     code: TerminationCode | None = None
     exit_code: int | None = None
+    values: dict[str, Any] | None = None  # task values the attempt set
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +91,8 @@ class Launch:
     attempt: int
     task: Mapping[str, Any]  # the task's settings from the run's spec
     overriding: Mapping[str, Any]  # legacy run-now parameter maps
+    job_parameters: Mapping[str, str] = field(default_factory=dict)
+    upstream_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     traceparent: str | None = None
 
 
@@ -107,16 +128,45 @@ class TaskExecutor:
         """Start the attempt's process. Raises InvalidParameterValue when the task cannot run as given
         (unsupported type, missing file): the caller ends the attempt FAILED with that message."""
         kind = task_type(launch.task)
-        if kind != "spark_python_task":
+        widgets: dict[str, str] = {}
+        if kind == "spark_python_task":
+            command = python_script.build_command(
+                launch.task[kind],
+                python=self.python,
+                workspace=self.workspace,
+                python_params=launch.overriding.get("python_params"),
+            )
+            argv = python_bootstrap_argv(self.python, command.script, command.argv[3:])
+            cwd = command.cwd
+        elif kind == "notebook_task":
+            settings = launch.task[kind]
+            path = locate_notebook(
+                str(settings.get("notebook_path", "")),
+                workspace=self.workspace,
+                git=settings.get("source") == "GIT",
+            )
+            # A job parameter beats a base parameter of the same name; run-now notebook_params beat both.
+            widgets = {
+                **_strings(settings.get("base_parameters")),
+                **launch.job_parameters,
+                **_strings(launch.overriding.get("notebook_params")),
+            }
+            argv, cwd = notebook_argv(self.python, path), self.workspace.absolute()
+        else:
             raise InvalidParameterValue(
                 f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this host yet; "
-                "supported here: spark_python_task"
+                "supported here: spark_python_task, notebook_task"
             )
-        command = python_script.build_command(
-            launch.task[kind],
-            python=self.python,
-            workspace=self.workspace,
-            python_params=launch.overriding.get("python_params"),
+        task_dir = self.home / "tasks" / str(launch.run_id) / str(launch.task_run_id)
+        task_dir.mkdir(parents=True, exist_ok=True)
+        write_inputs(
+            task_dir,
+            widgets=widgets,
+            job_parameters=launch.job_parameters,
+            task_key=launch.task_key,
+            run_id=launch.run_id,
+            job_id=launch.job_id,
+            upstream_values=launch.upstream_values,
         )
         env = python_script.task_environment(
             self.base_env,
@@ -128,19 +178,28 @@ class TaskExecutor:
             workspace=self.workspace,
             traceparent=launch.traceparent,
         )
+        env[TASK_DIR_ENV] = str(task_dir)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_FLOE_ROOT, env.get("PYTHONPATH")]))
         key = str(launch.task_run_id)
         log_path = self.home / "logs" / str(launch.run_id) / f"{launch.task_run_id}.log"
-        with self._lock:
-            self._runs[key] = launch.run_id
-        self.supervisor.start(
-            ProcessSpec(key=key, argv=command.argv, cwd=command.cwd, env=env, log_path=log_path)
-        )
+        spec = ProcessSpec(key=key, argv=argv, cwd=cwd, env=env, log_path=log_path)
+        with self._lock:  # a kill that came between the claim and now wins: the process never starts
+            reason = self._reasons.pop(key, None)
+            if reason is None:
+                self._runs[key] = launch.run_id
+                self.supervisor.start(spec)
+        if reason is not None:
+            shutil.rmtree(task_dir, ignore_errors=True)
+            stopped = Outcome(launch.run_id, launch.task_run_id, reason, "Stopped before it started.")
+            self._pool.submit(self.on_ended, stopped)
 
     def kill(self, task_run_id: int, reason: str) -> bool:
+        """Stop an attempt of this host, or make sure it never starts if its launch is still to come.
+        Returns at once; the attempt's end is reported through `on_ended` with `reason` as its result."""
         key = str(task_run_id)
         with self._lock:
             self._reasons[key] = Result(reason)
-        return self.supervisor.kill(key)
+            return self.supervisor.kill(key)
 
     def is_running(self, task_run_id: int) -> bool:
         return self.supervisor.is_running(str(task_run_id))
@@ -158,19 +217,26 @@ class TaskExecutor:
             run_id = self._runs.pop(exit.key)
             reason = self._reasons.pop(exit.key, None)
         task_run_id = int(exit.key)
+        task_dir = self.home / "tasks" / str(run_id) / str(task_run_id)
+        outputs = read_outputs(task_dir)
+        values = outputs.values or None
         try:
-            self.shipper.ship(exit.log_path, log_blob(run_id, task_run_id))
-            self.shipper.forget(log_blob(run_id, task_run_id))
+            self._keep_outputs(run_id, task_run_id, outputs)
         except Exception:
-            log.exception("could not ship the log of task run %s", task_run_id)
+            log.exception("could not keep the outputs of task run %s", task_run_id)
         if exit.killed and reason is not None:
             outcome = Outcome(
-                run_id, task_run_id, reason, f"The task was {reason.value.lower()}", exit_code=exit.exit_code
+                run_id,
+                task_run_id,
+                reason,
+                f"The task was {reason.value.lower()}",
+                exit_code=exit.exit_code,
+                values=values,
             )
         elif exit.exit_code == 0:
-            outcome = Outcome(run_id, task_run_id, Result.SUCCESS, exit_code=0)
+            outcome = Outcome(run_id, task_run_id, Result.SUCCESS, exit_code=0, values=values)
         else:
-            message = self._error_from_log(exit, run_id, task_run_id)
+            message = outputs.error or self._error_from_log(exit, run_id, task_run_id)
             outcome = Outcome(
                 run_id,
                 task_run_id,
@@ -178,11 +244,29 @@ class TaskExecutor:
                 message,
                 TerminationCode.RUN_EXECUTION_ERROR,
                 exit.exit_code,
+                values,
             )
         try:
             self.on_ended(outcome)
         except Exception:
             log.exception("could not record the end of task run %s", task_run_id)
+        # The log ships after the end is recorded, off the critical path to the next task; get-output
+        # reads the local file until the blob is there.
+        try:
+            self.shipper.ship(exit.log_path, log_blob(run_id, task_run_id))
+            self.shipper.forget(log_blob(run_id, task_run_id))
+        except Exception:
+            log.exception("could not ship the log of task run %s", task_run_id)
+        shutil.rmtree(task_dir, ignore_errors=True)
+
+    def _keep_outputs(self, run_id: int, task_run_id: int, outputs: TaskOutputs) -> None:
+        """Copy what the task left in its folder to blobs: exit value, executed notebook, error trace."""
+        if outputs.exit_result is not None:
+            self.blobs.put(exit_blob(run_id, task_run_id), outputs.exit_result.encode())
+        if outputs.executed_notebook is not None and outputs.executed_notebook.exists():
+            self.blobs.put(notebook_blob(run_id, task_run_id), outputs.executed_notebook.read_bytes())
+        if outputs.error_trace:
+            self.blobs.put(trace_blob(run_id, task_run_id), outputs.error_trace.encode())
 
     def _error_from_log(self, exit: ProcessExit, run_id: int, task_run_id: int) -> str:
         """The error a user wants first: the last line of a Python traceback if there is one (its whole
@@ -220,3 +304,12 @@ def read_logs(blobs: BlobStore, home: Path, run_id: int, task_run_id: int) -> tu
 def read_trace(blobs: BlobStore, run_id: int, task_run_id: int) -> str | None:
     blob = blobs.get(trace_blob(run_id, task_run_id))
     return None if blob is None else blob.data.decode("utf-8", "replace")
+
+
+def read_exit(blobs: BlobStore, run_id: int, task_run_id: int) -> dict[str, Any] | None:
+    """`notebook_output`: the value given to dbutils.notebook.exit, its first 5 MB."""
+    blob = blobs.get(exit_blob(run_id, task_run_id), length=TAIL_BYTES + 1)
+    if blob is None:
+        return None
+    truncated = len(blob.data) > TAIL_BYTES
+    return {"result": blob.data[:TAIL_BYTES].decode("utf-8", "ignore"), "truncated": truncated}

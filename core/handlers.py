@@ -10,29 +10,48 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, SystemClock, to_millis
 from core.compute.process import SpawnError
-from core.engine import Advance, TaskEnded, TaskStarted, latest_attempts, resolve_all
+from core.engine import (
+    Advance,
+    Dequeue,
+    StartChildRun,
+    TaskEnded,
+    TaskStarted,
+    latest_attempts,
+    resolve_all,
+)
 from core.engine.records import Run, TaskRun
-from core.engine.states import LifeCycle, Result, TerminationCode
-from core.errors import FloeError, InvalidParameterValue, RunNotFound
-from core.executor import Launch, Outcome, TaskExecutor, read_logs, read_trace, task_type
+from core.engine.states import LifeCycle, Result, RunType, TerminationCode, TriggerType
+from core.errors import FloeError, InvalidParameterValue, InvalidState, JobNotFound, RunNotFound
+from core.executor import (
+    Launch,
+    Outcome,
+    TaskExecutor,
+    notebook_blob,
+    read_exit,
+    read_logs,
+    read_trace,
+    task_type,
+)
 from core.jobs import JobService
 from core.messages import WorkMessage
-from core.model import RunNowRequest
+from core.model import RepairRequest, RunNowRequest, validate_run_now
 from core.repository import Repository, RunState
 from core.runs import RunService
 from core.settings import Settings
 from core.store import Storage
-from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 log = logging.getLogger("floe")
 
@@ -40,6 +59,8 @@ HEARTBEAT_MS = 10_000  # how often a host proves it is alive
 HOST_DEAD_MS = 60_000  # a host silent this long has lost its task processes
 RECONCILE_MS = 30_000  # how often tick re-drives work that a lost message or host left behind
 STUCK_PENDING_MS = 60_000  # a PENDING attempt this old has lost its task.start message
+INLINE_VALUES_CHARS = 16_000  # task values larger than this (as JSON) go to a blob
+MAX_RUN_JOB_DEPTH = 10  # run_job_tasks starting runs that start runs...: refused beyond this depth
 
 
 @dataclass
@@ -76,6 +97,8 @@ class Floe:
                 on_ended=self._task_ended,
             )
             self.runs.kill_local = self.executor.kill
+        self.runs.on_finished.append(self._run_finished)
+        self.runs.start_child = self._start_child
         self._token_cache: dict[str, str] = {}
         self._last_heartbeat = 0
         self._last_reconcile = 0
@@ -139,7 +162,50 @@ class Floe:
     # ------------------------------------------------------------------------------------- runs (API)
 
     def get_run(self, run_id: int) -> RunView:
-        return self.runs.get(run_id)
+        """A job run, or one task run (shown as a Run, with its iterations for a for-each task)."""
+        try:
+            return self.runs.get(run_id)
+        except RunNotFound:
+            found = self.runs.find_task(run_id)
+            if found is None:
+                raise
+            return dataclasses.replace(self.runs.view(found[0]), focus_task_run_id=run_id)
+
+    def repair_run(self, request: RepairRequest, *, creator: str) -> int:
+        return self.jobs.repair(request, creator=creator)
+
+    def export_run(self, run_id: int, views: str) -> list[ExportedView]:
+        """The executed notebook of a notebook task run, as HTML (views CODE or ALL; DASHBOARDS has none)."""
+        state, task = self._task_of(run_id)
+        settings = _task_settings(self.repo.load_spec(state.run.spec_ref), task.task_key)
+        if "notebook_task" not in settings:
+            raise InvalidParameterValue(
+                f"Run {run_id} is a {task_type(settings) or 'task'} run; "
+                "only notebook task runs can be exported"
+            )
+        if views == "DASHBOARDS":
+            return []
+        executed = self.storage.blobs.get(notebook_blob(state.run.run_id, task.run_id))
+        if executed is None:
+            raise InvalidState(f"Run {run_id} has no executed notebook to export (it has not run yet)")
+        from core.tasks.export import notebook_html
+
+        name = Path(str(settings["notebook_task"].get("notebook_path", task.task_key))).name
+        return [ExportedView(name=name, content=notebook_html(executed.data), type="NOTEBOOK")]
+
+    def _task_of(self, run_id: int) -> tuple[RunState, TaskRun]:
+        """A task run by its id, or the only task of a job run given by the job run's id."""
+        found = self.runs.find_task(run_id)
+        if found is not None:
+            return found
+        state = self.repo.load_run(run_id)  # RunNotFound when it is neither
+        latest = latest_attempts(state.tasks)
+        if len(latest) != 1:
+            raise InvalidParameterValue(
+                f"Run {run_id} is a job run with {len(latest)} tasks. Retrieving the output of runs with "
+                "multiple tasks is not supported; retrieve the output of each task run (tasks[].run_id)."
+            )
+        return state, next(iter(latest.values()))
 
     def list_runs(self, **query: Any) -> RunPage:
         return self.runs.list(**query)
@@ -155,17 +221,7 @@ class Floe:
 
     def get_run_output(self, run_id: int) -> RunOutput:
         """The output of one task run. A job run id is accepted when the run has exactly one task."""
-        found = self.runs.find_task(run_id)
-        if found is None:
-            state = self.repo.load_run(run_id)  # RunNotFound when it is neither
-            latest = latest_attempts(state.tasks)
-            if len(latest) != 1:
-                raise InvalidParameterValue(
-                    f"Run {run_id} is a job run with {len(latest)} tasks. Retrieving the output of runs with "
-                    "multiple tasks is not supported; retrieve the output of each task run (tasks[].run_id)."
-                )
-            found = (state, next(iter(latest.values())))
-        state, task = found
+        state, task = self._task_of(run_id)
         logs, truncated = read_logs(self.storage.blobs, self.settings.home, state.run.run_id, task.run_id)
         trace = read_trace(self.storage.blobs, state.run.run_id, task.run_id)
         failed = task.result not in (None, Result.SUCCESS, Result.EXCLUDED, Result.DISABLED)
@@ -176,7 +232,74 @@ class Floe:
             logs_truncated=truncated,
             error=(task.error or task.state_message or None) if failed else None,
             error_trace=trace if failed else None,
-            notebook_output=None,
+            notebook_output=read_exit(self.storage.blobs, state.run.run_id, task.run_id),
+        )
+
+    # ------------------------------------------------------------------------------ runs among runs
+
+    def _run_finished(self, run: Run) -> None:
+        """A run ended: free its slot and start the queued runs that may start now; if it was started by a
+        run_job_task, that task ends with the child's result."""
+        if run.run_type is RunType.JOB_RUN:
+            try:
+                limit = int(
+                    self.repo.load_spec(self.repo.get_job(run.job_id).spec_ref).get("max_concurrent_runs", 1)
+                )
+            except JobNotFound:
+                limit = 0
+            for queued in self.jobs.slots.release(run.job_id, run.run_id, limit=limit):
+                self.runs.transact(
+                    queued, lambda s: Dequeue() if s.run.life_cycle is LifeCycle.QUEUED else None
+                )
+        if run.trigger is TriggerType.RUN_JOB_TASK and "parent_run_id" in run.trigger_info:
+            ok = run.result is not None and run.result.is_success
+            result = run.result.value if run.result else run.life_cycle.value
+            self._task_ended(
+                Outcome(
+                    int(run.trigger_info["parent_run_id"]),
+                    int(run.trigger_info["run_id"]),
+                    Result.SUCCESS if ok else Result.FAILED,
+                    "" if ok else f"Run {run.run_id} of job {run.job_id} ended {result}",
+                    None if ok else TerminationCode.RUN_EXECUTION_ERROR,
+                )
+            )
+
+    def _start_child(self, parent: Run, command: StartChildRun) -> None:
+        """Start the run of a run_job_task. Idempotent: the child run's idempotency token is the task run
+        id, so starting it again (a re-driven message) finds the same child."""
+        depth = int(parent.trigger_info.get("depth", 0)) + 1
+        try:
+            if depth > MAX_RUN_JOB_DEPTH:
+                raise InvalidParameterValue(f"run_job_task nesting is deeper than {MAX_RUN_JOB_DEPTH} runs")
+            request = validate_run_now(
+                {
+                    "job_id": command.job_id,
+                    "job_parameters": dict(command.job_parameters),
+                    "idempotency_token": f"run-job-task-{command.task_run_id}",
+                }
+            )
+            child = self.jobs.run_now(
+                request,
+                creator=parent.creator_user_name,
+                trigger=TriggerType.RUN_JOB_TASK,
+                trigger_info={"run_id": command.task_run_id, "parent_run_id": parent.run_id, "depth": depth},
+            )
+        except FloeError as bad:
+            self._task_ended(
+                Outcome(
+                    parent.run_id,
+                    command.task_run_id,
+                    Result.FAILED,
+                    bad.message,
+                    TerminationCode.INVALID_RUN_CONFIGURATION,
+                )
+            )
+            return
+        tid = command.task_run_id
+        self.runs.transact(
+            parent.run_id,
+            lambda s: TaskStarted(tid) if s.tasks[tid].life_cycle is LifeCycle.PENDING else None,
+            stamp=lambda s, t: dataclasses.replace(t, child_run_id=child.run_id) if t.run_id == tid else t,
         )
 
     # -------------------------------------------------------------------------------------- messages
@@ -196,17 +319,28 @@ class Floe:
             log.info("dropping %s for run %s: the run no longer exists", message.kind, message.run_id)
 
     def _start_task(self, run_id: int, task_run_id: int) -> None:
-        if self.executor is None:
-            raise FloeError("this host does not run task processes")
         resolved: dict[str, Any] = {}
+        child: list[tuple[Run, StartChildRun]] = []
 
         def claim(state: RunState) -> Any:
             task = state.tasks.get(task_run_id)
             if task is None or task.life_cycle is not LifeCycle.PENDING or task.cancel_requested:
                 return None
+            spec = self.repo.load_spec(state.run.spec_ref)
+            settings = _task_settings(spec, task.task_key)
+            if "run_job_task" in settings:  # re-driven: its child run was maybe never started
+                ctx = self.runs.context(state.run, state.tasks, spec, task)
+                parameters = resolve_all(settings["run_job_task"].get("job_parameters") or {}, ctx)
+                job_id = int(settings["run_job_task"]["job_id"])
+                child.append((state.run, StartChildRun(task_run_id, task.task_key, job_id, parameters)))
+                return None
+            if self.executor is None:
+                raise FloeError("this host does not run task processes")
             return TaskStarted(task_run_id)
 
         def stamp(state: RunState, task: TaskRun) -> TaskRun:
+            if task.run_id != task_run_id:
+                return task
             spec = self.repo.load_spec(state.run.spec_ref)
             settings = _task_settings(spec, task.task_key)
             kind = task_type(settings)
@@ -217,11 +351,14 @@ class Floe:
                     values = {kind: resolve_all(settings[kind], ctx)}
                 except FloeError as bad:
                     resolved["error"] = bad.message
-            resolved.update(settings=settings, values=values)
+            upstream = {key: dict(v) for key, v in ctx.task_values.items() if key != task.task_key}
+            resolved.update(settings=settings, values=values, upstream=upstream)
             return dataclasses.replace(task, lease_owner=self.host_id, resolved_values=values or None)
 
         step = self.runs.transact(run_id, claim, stamp=stamp)
-        if step is None or task_run_id not in step.tasks:
+        for parent, command in child:
+            self._start_child(parent, command)
+        if step is None or task_run_id not in step.tasks or self.executor is None:
             return  # already claimed, finished or cancelled: a duplicate delivery
         task = step.tasks[task_run_id]
         if "error" in resolved:
@@ -246,6 +383,8 @@ class Floe:
                     attempt=task.attempt_number,
                     task=settings,
                     overriding=step.run.overriding_parameters,
+                    job_parameters=step.run.job_parameters,
+                    upstream_values=resolved["upstream"],
                     traceparent=step.run.traceparent,
                 )
             )
@@ -253,6 +392,17 @@ class Floe:
             self._task_ended(
                 Outcome(
                     run_id, task_run_id, Result.FAILED, bad.message, TerminationCode.INVALID_RUN_CONFIGURATION
+                )
+            )
+        except Exception as bug:  # claimed but not started: never leave the attempt RUNNING with no process
+            log.exception("could not start task run %s", task_run_id)
+            self._task_ended(
+                Outcome(
+                    run_id,
+                    task_run_id,
+                    Result.FAILED,
+                    f"Floe could not start the task process: {bug!r}",
+                    TerminationCode.INTERNAL_ERROR,
                 )
             )
 
@@ -265,10 +415,15 @@ class Floe:
                 outcome.task_run_id, outcome.result, outcome.message, outcome.code, outcome.exit_code
             )
 
+        values, values_ref = outcome.values, None
+        if values and len(json.dumps(values)) > INLINE_VALUES_CHARS:
+            values, values_ref = None, self.repo.save_values(outcome.run_id, outcome.task_run_id, values)
+
         def stamp(state: RunState, task: TaskRun) -> TaskRun:
-            if task.run_id == outcome.task_run_id and outcome.result is not Result.SUCCESS:
-                return dataclasses.replace(task, error=outcome.message or None)
-            return task
+            if task.run_id != outcome.task_run_id:
+                return task
+            error = outcome.message or None if outcome.result is not Result.SUCCESS else None
+            return dataclasses.replace(task, error=error, values=values or None, values_ref=values_ref)
 
         self.runs.transact(outcome.run_id, ended, stamp=stamp)
 
@@ -321,7 +476,11 @@ class Floe:
 
 
 def _task_settings(spec: dict[str, Any], task_key: str) -> dict[str, Any]:
+    """A task's settings by key: a top-level task, or the task a for_each_task runs per iteration."""
     for task in spec.get("tasks") or []:
         if task.get("task_key") == task_key:
             return task
+        nested = (task.get("for_each_task") or {}).get("task") or {}
+        if nested.get("task_key") == task_key:
+            return nested
     raise InvalidParameterValue(f"task {task_key!r} is not in the run's settings")

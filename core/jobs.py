@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
+from core.admission import Admission, Slots
 from core.clock import Clock, to_millis
+from core.engine import RepairRun
 from core.engine.records import Run
 from core.engine.states import RunType, TriggerType
-from core.errors import InvalidParameterValue, InvalidState, RunNotFound
+from core.errors import InvalidParameterValue, InvalidState, JobNotFound, RunNotFound
 from core.ids import new_id
-from core.model import RunNowRequest, merge_update, validate_job_settings
+from core.model import RepairRequest, RunNowRequest, merge_update, validate_job_settings
 from core.repository import Repository, StoredJob
 from core.runs import RunService, new_run
 from core.store import EntityExists, EtagMismatch
@@ -24,11 +27,19 @@ class JobService:
         self.repo = repo
         self.runs = runs
         self.clock = clock
+        self.slots = Slots(repo.jobs, self._is_final)
+
+    def _is_final(self, run_id: int) -> bool:
+        try:
+            return self.repo.get_run_record(run_id).is_final
+        except RunNotFound:
+            return True
 
     # ------------------------------------------------------------------------------------------ CRUD
 
     def create(self, settings: dict[str, Any], *, creator: str) -> int:
         """Store validated settings as a new job; returns its id."""
+        self.check_run_job_tasks(None, settings)
         spec_ref = self.repo.save_spec(settings)
         while True:
             job = StoredJob(
@@ -101,6 +112,7 @@ class JobService:
         for _ in range(_MAX_RACES):
             job = self.repo.get_job(job_id)
             settings = change(job)
+            self.check_run_job_tasks(job_id, settings)
             spec_ref = self.repo.save_spec(settings)
             updated = StoredJob(
                 job.job_id,
@@ -120,6 +132,78 @@ class JobService:
 
     def delete(self, job_id: int) -> None:
         self.repo.delete_job(job_id)
+
+    def check_run_job_tasks(self, job_id: int | None, settings: dict[str, Any]) -> None:
+        """Every run_job_task names an existing job, and no chain of run_job_tasks leads back to this job
+        (a job that starts itself, directly or through others, would never end)."""
+        for path, child in _run_job_targets(settings):
+            if child == job_id:
+                raise InvalidParameterValue(f"{path}: job {child} is this job; a job cannot run itself")
+            try:
+                self.repo.get_job(child)
+            except JobNotFound:
+                raise InvalidParameterValue(f"{path}: Job {child} does not exist.") from None
+            if job_id is not None:
+                cycle = self._reaches(child, job_id, [job_id, child], set())
+                if cycle:
+                    chain = " -> ".join(str(j) for j in cycle)
+                    raise InvalidParameterValue(f"{path}: run_job_task would start a cycle of jobs: {chain}")
+
+    def _reaches(self, start: int, target: int, chain: list[int], seen: set[int]) -> list[int] | None:
+        if start in seen or len(chain) > 50:
+            return None
+        seen.add(start)
+        try:
+            spec = self.repo.load_spec(self.repo.get_job(start).spec_ref)
+        except JobNotFound:
+            return None
+        for _, child in _run_job_targets(spec):
+            if child == target:
+                return [*chain, target]
+            found = self._reaches(child, target, [*chain, child], seen)
+            if found:
+                return found
+        return None
+
+    # ---------------------------------------------------------------------------------------- repair
+
+    def repair(self, request: RepairRequest, *, creator: str) -> int:
+        """Re-run chosen (or all failed) tasks of a finished run inside that run; returns the repair id."""
+        run = self.repo.get_run_record(request.run_id)
+        if not run.is_final:
+            raise InvalidState(
+                f"Run {run.run_id} is {run.life_cycle.value}; only a finished run can be repaired"
+            )
+        repairs = [entry.id for entry in run.repair_history if entry.type == "REPAIR"]
+        if repairs and request.latest_repair_id != repairs[-1]:
+            raise InvalidParameterValue(
+                f"latest_repair_id: {request.latest_repair_id} is not the latest repair of run {run.run_id}; "
+                f"pass latest_repair_id={repairs[-1]} to repair it again"
+            )
+        if run.run_type is RunType.SUBMIT_RUN:
+            spec_ref = run.spec_ref
+        else:
+            spec_ref = self.repo.get_job(run.job_id).spec_ref  # a repair runs the job's current settings
+        spec = self.repo.load_spec(spec_ref)
+        parameters = None
+        if request.job_parameters:
+            parameters = {**run.job_parameters, **job_parameters(spec, dict(request.job_parameters))}
+        overriding = request.overriding_parameters()
+        repair_id = new_id()
+        event = RepairRun(
+            repair_id=repair_id,
+            rerun_tasks=tuple(request.rerun_tasks or ()),
+            rerun_all_failed_tasks=bool(request.rerun_all_failed_tasks),
+            rerun_dependent_tasks=bool(request.rerun_dependent_tasks),
+            job_parameters=parameters,
+        )
+        self.runs.transact(
+            run.run_id,
+            lambda state: event,
+            spec_ref=spec_ref,
+            stamp_run=lambda r: replace(r, overriding_parameters={**r.overriding_parameters, **overriding}),
+        )
+        return repair_id
 
     # ------------------------------------------------------------------------------------------ runs
 
@@ -147,7 +231,12 @@ class JobService:
             idempotency_token=request.idempotency_token,
             trigger_info=trigger_info,
         )
-        return self._start(run, spec, scope=f"job:{job.job_id}")
+        queue = request.queue_enabled
+        if queue is None:
+            queue = bool((spec.get("queue") or {}).get("enabled", False))
+        return self._start(
+            run, spec, scope=f"job:{job.job_id}", limit=int(spec.get("max_concurrent_runs", 1)), queue=queue
+        )
 
     def submit(self, body: dict[str, Any], *, creator: str) -> Run:
         """A one-time run of the given tasks. It gets a job id of its own that no job listing shows."""
@@ -166,7 +255,9 @@ class JobService:
         )
         return self._start(run, spec, scope="submit")
 
-    def _start(self, run: Run, spec: dict[str, Any], *, scope: str) -> Run:
+    def _start(
+        self, run: Run, spec: dict[str, Any], *, scope: str, limit: int | None = None, queue: bool = False
+    ) -> Run:
         token = run.idempotency_token
         if token:
             existing = self.repo.claim_token(scope, token, run.run_id)
@@ -180,11 +271,37 @@ class JobService:
                         "(it was deleted, or is still being created); use a new token"
                     ) from None
         try:
-            return self.runs.start(run, spec)
+            if limit is None:
+                return self.runs.start(run, spec)
+            admission = self.slots.admit(run.job_id, run.run_id, limit=limit, queue=queue)
+            return self.runs.start(run, spec, admission, _admission_reason(admission, limit))
         except Exception:
             if token:
                 self.repo.release_token(scope, token)
             raise
+
+
+def _admission_reason(admission: Admission, limit: int) -> str:
+    if admission is Admission.QUEUE:
+        return f"Queued: the job already has {limit} active run(s), its max_concurrent_runs."
+    if admission is Admission.SKIP:
+        if limit == 0:
+            return "Skipped: max_concurrent_runs is 0, so every new run is skipped."
+        return (
+            f"Skipped: the job already has {limit} active run(s), its max_concurrent_runs; queueing is off."
+        )
+    return ""
+
+
+def _run_job_targets(settings: dict[str, Any]) -> list[tuple[str, int]]:
+    targets = []
+    for i, task in enumerate(settings.get("tasks") or []):
+        nested = (task.get("for_each_task") or {}).get("task") or {}
+        for where, candidate in ((f"tasks[{i}]", task), (f"tasks[{i}].for_each_task.task", nested)):
+            run_job = candidate.get("run_job_task")
+            if run_job and run_job.get("job_id") is not None:
+                targets.append((f"settings.{where}.run_job_task.job_id", int(run_job["job_id"])))
+    return targets
 
 
 def job_parameters(spec: dict[str, Any], overrides: dict[str, Any]) -> dict[str, str]:

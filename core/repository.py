@@ -209,7 +209,8 @@ class Repository:
         props = {"run_id": run.run_id, "job_id": run.job_id}
         self.runindex.upsert(Entity(f"j{_pad(run.job_id)}", row, props))
         self.runindex.upsert(Entity("all", row, props))
-        self.active.upsert(Entity("run", _pad(run.run_id), {"job_id": run.job_id}))
+        if not run.is_final:
+            self.active.upsert(Entity("run", _pad(run.run_id), {"job_id": run.job_id}))
 
     def _write_taskrefs(self, run_id: int, task_run_ids: Sequence[int]) -> None:
         by_partition: dict[str, list[BatchOp]] = {}
@@ -271,6 +272,8 @@ class Repository:
         self.runs.batch([*ops, run_op])
         if run.is_final and not state.run.is_final:
             self.active.delete("run", _pad(run.run_id))
+        elif state.run.is_final and not run.is_final:  # repaired
+            self.active.upsert(Entity("run", _pad(run.run_id), {"job_id": run.job_id}))
 
     def run_id_of_task(self, task_run_id: int) -> int | None:
         entity = self.taskref.get(str(task_run_id >> _TASKREF_SHIFT), _pad(task_run_id))
@@ -308,6 +311,17 @@ class Repository:
         self.active.delete("run", _pad(run.run_id))
         for task_run_id in state.tasks:
             self.taskref.delete(str(task_run_id >> _TASKREF_SHIFT), _pad(task_run_id))
+
+    # ---------------------------------------------------------------------------------- task values
+
+    def save_values(self, run_id: int, task_run_id: int, values: dict[str, Any]) -> str:
+        ref = f"values/{run_id}/{task_run_id}.json"
+        self.blobs.put(ref, json.dumps(values, separators=(",", ":")).encode())
+        return ref
+
+    def load_values(self, ref: str) -> dict[str, Any]:
+        blob = self.blobs.get(ref)
+        return {} if blob is None else json.loads(blob.data)
 
     # ------------------------------------------------------------------------------------ idempotency
 

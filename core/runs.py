@@ -11,20 +11,24 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from core.admission import Admission
 from core.clock import Clock, to_millis
 from core.engine import (
     Advance,
     CancelRun,
     CancelTask,
     Dag,
+    Enqueue,
     KillTask,
     ReferenceContext,
     RunFinished,
     RunStarted,
+    Skip,
+    StartChildRun,
     StartTask,
     Step,
     TaskEnded,
@@ -62,16 +66,26 @@ class RunService:
         self.kill_local: Callable[[int, str], bool] | None = None
         # Called after a run reached a final state (clean-up, notifications, queued runs).
         self.on_finished: list[Callable[[Run], None]] = []
+        # Starts the child run of a run_job_task (set by the composition root, which knows jobs).
+        self.start_child: Callable[[Run, StartChildRun], None] | None = None
 
     # ----------------------------------------------------------------------------------------- start
 
-    def start(self, run: Run, spec: dict[str, Any]) -> Run:
-        """Persist a new run with its first step applied, then send its first task.start messages."""
+    def start(
+        self, run: Run, spec: dict[str, Any], admission: Admission = Admission.START, reason: str = ""
+    ) -> Run:
+        """Persist a new run with its first step applied (started, queued or skipped, as admitted),
+        then send its first task.start messages."""
         dag = self.dag(run.spec_ref, spec)
         now = to_millis(self.clock.now())
+        event: Any = {
+            Admission.START: RunStarted(),
+            Admission.QUEUE: Enqueue(reason),
+            Admission.SKIP: Skip(reason),
+        }[admission]
         for _ in range(_MAX_RACES):
             run = replace(run, created_time=run.created_time or now)
-            step = apply(run, {}, dag, RunStarted(), now, new_id, self.context(run, {}, spec))
+            step = apply(run, {}, dag, event, now, new_id, self.context(run, {}, spec))
             try:
                 self.repo.insert_run(step.run, step.tasks.values())
             except EntityExists:
@@ -88,30 +102,45 @@ class RunService:
         run_id: int,
         make_event: Callable[[RunState], Any | None],
         stamp: Callable[[RunState, TaskRun], TaskRun] | None = None,
+        *,
+        spec_ref: str | None = None,
+        stamp_run: Callable[[Run], Run] | None = None,
     ) -> Step | None:
-        """Apply one event to the run and commit it; `make_event` sees the fresh state and may return
-        None to do nothing; `stamp` may add host-side fields (a lease, resolved values) to the task runs
-        the step changed, in the same write. Returns the committed step (None when nothing changed)."""
-        with self._run_locks[run_id % len(self._run_locks)]:
-            return self._transact(run_id, make_event, stamp)
+        """Apply one event to the run and commit it, then carry out the step's commands.
 
-    def _transact(
+        `make_event` sees the fresh state and may return None to do nothing. `stamp` may add host-side
+        fields (a lease, resolved values) to the task runs the step changed, and `stamp_run` to the run,
+        in the same write. `spec_ref` switches the run to other settings (a repair runs the job's current
+        ones). Returns the committed step (None when nothing changed).
+        """
+        with self._run_locks[run_id % len(self._run_locks)]:
+            done = self._commit(run_id, make_event, stamp, spec_ref, stamp_run)
+        if done is None:
+            return None
+        step, state = done
+        self._execute(step, state)  # outside the lock: commands may transact other runs
+        return step
+
+    def _commit(
         self,
         run_id: int,
         make_event: Callable[[RunState], Any | None],
         stamp: Callable[[RunState, TaskRun], TaskRun] | None,
-    ) -> Step | None:
+        spec_ref: str | None,
+        stamp_run: Callable[[Run], Run] | None,
+    ) -> tuple[Step, RunState] | None:
         for _ in range(_MAX_RACES):
             state = self.repo.load_run(run_id)
             event = make_event(state)
             if event is None:
                 return None
-            spec = self.repo.load_spec(state.run.spec_ref)
+            ref = spec_ref or state.run.spec_ref
+            spec = self.repo.load_spec(ref)
             now = to_millis(self.clock.now())
             step = apply(
                 state.run,
                 state.tasks,
-                self.dag(state.run.spec_ref, spec),
+                self.dag(ref, spec),
                 event,
                 now,
                 new_id,
@@ -121,6 +150,10 @@ class RunService:
                 return None
             if stamp is not None:
                 step = replace(step, tasks={tid: stamp(state, t) for tid, t in step.tasks.items()})
+            if spec_ref is not None:
+                step = replace(step, run=replace(step.run, spec_ref=spec_ref))
+            if stamp_run is not None:
+                step = replace(step, run=stamp_run(step.run))
             try:
                 self.repo.save_step(state, step.run, dict(step.tasks))
             except (BatchFailed, EtagMismatch) as lost:
@@ -128,8 +161,7 @@ class RunService:
                 if isinstance(cause, EtagMismatch | EntityExists):
                     continue
                 raise
-            self._execute(step, state.with_step(step.run, dict(step.tasks)))
-            return step
+            return step, state.with_step(step.run, dict(step.tasks))
         raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
 
     def dag(self, spec_ref: str, spec: dict[str, Any]) -> Dag:
@@ -151,6 +183,9 @@ class RunService:
                 # Round up: a wake-up that arrives early finds nothing due and costs a second one.
                 delay = max(0.0, (command.at_ms - to_millis(self.clock.now()) + 1) / 1000)
                 self.send(WorkMessage("run.advance", state.run.run_id), delay=min(delay, _MAX_DELAY_S))
+            elif isinstance(command, StartChildRun):
+                if self.start_child is not None:
+                    self.start_child(state.run, command)
             elif isinstance(command, RunFinished):
                 for hook in self.on_finished:
                     try:
@@ -164,7 +199,9 @@ class RunService:
         task = state.tasks.get(command.task_run_id)
         owner = task.lease_owner if task else None
         reason = command.reason.value
-        if owner is None:
+        if task is not None and task.child_run_id:
+            self.cancel(task.child_run_id)  # the child's end ends this task (see Floe._run_finished)
+        elif owner is None:
             self.transact(state.run.run_id, lambda s: _end_unclaimed(s, command))
         elif owner == self.host_id and self.kill_local is not None:
             self.kill_local(command.task_run_id, reason)
@@ -176,28 +213,36 @@ class RunService:
         self.work.send(message.encode(), delay_seconds=delay)
 
     def context(
-        self,
-        run: Run,
-        tasks: dict[int, TaskRun],
-        spec: dict[str, Any],
-        task: TaskRun | None = None,
+        self, run: Run, tasks: dict[int, TaskRun], spec: dict[str, Any], task: TaskRun | None = None
     ) -> ReferenceContext:
+        """What dynamic value references resolve against, for the run or for one of its task runs."""
         latest = latest_attempts(tasks)
-        return ReferenceContext(
+        ctx = ReferenceContext(
             job_id=run.job_id,
-            job_name=spec.get("name", run.run_name),
+            job_name=str(spec.get("name", run.run_name)),
             run_id=run.run_id,
-            repair_count=max(0, len(run.repair_history) - 1),
+            repair_count=sum(1 for entry in run.repair_history if entry.type == "REPAIR"),
             start_time_ms=run.created_time,
             trigger_type=run.trigger.value,
-            trigger_time_ms=int(run.trigger_info.get("time_ms", run.created_time)),
-            file_arrival_location=run.trigger_info.get("file_arrival_location"),
+            trigger_time_ms=int(run.trigger_info.get("time_ms", 0)),
+            file_arrival_location=str(run.trigger_info.get("file_arrival_location", "")),
             parameters=dict(run.job_parameters),
-            task_key=task.task_key if task else None,
-            task_run_id=task.run_id if task else None,
-            execution_count=task.attempt_number + 1 if task else None,
+            task_values=TaskValues(self.repo, latest),
             task_results={k: t.result.value for k, t in latest.items() if t.result is not None},
+            task_error_codes={k: t.termination.code.value for k, t in latest.items() if t.termination},
         )
+        if task is None:
+            return ctx
+        executions = sum(
+            1 for t in tasks.values() if t.task_key == task.task_key and t.iteration == task.iteration
+        )
+        return replace(
+            ctx,
+            task_key=task.task_key,
+            task_run_id=task.run_id,
+            attempt_number=task.attempt_number,
+            execution_count=max(1, executions),
+        ).for_iteration(task.input)
 
     # ----------------------------------------------------------------------------------------- reads
 
@@ -302,6 +347,27 @@ class RunService:
 
     def advance(self, run_id: int) -> None:
         self.transact(run_id, lambda s: None if s.run.is_final and not s.run.cancel_requested else Advance())
+
+
+class TaskValues(Mapping[str, Mapping[str, Any]]):
+    """Task values of a run's tasks by task key, read from blobs only when a reference asks for them."""
+
+    def __init__(self, repo: Repository, latest: dict[str, TaskRun]) -> None:
+        self._repo = repo
+        self._tasks = {k: t for k, t in latest.items() if t.values or t.values_ref}
+        self._loaded: dict[str, Mapping[str, Any]] = {}
+
+    def __getitem__(self, task_key: str) -> Mapping[str, Any]:
+        if task_key not in self._loaded:
+            task = self._tasks[task_key]
+            self._loaded[task_key] = task.values or self._repo.load_values(task.values_ref or "")
+        return self._loaded[task_key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
 
 def _end_unclaimed(state: RunState, command: KillTask) -> TaskEnded | None:

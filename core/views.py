@@ -40,14 +40,21 @@ class RunView:
     """A run with everything runs/get shows.
 
     `tasks` holds every attempt of every task (in any order; rendering orders them by the task's position
-    in `spec`, then by attempt). `spec` is the job settings the run executes (tasks, job_clusters,
-    parameters, name, ...), as `validate_job_settings` / `validate_submit` returned them.
+    in `spec`, then by attempt), for-each iterations included: an iteration is a TaskRun whose
+    `parent_task_run_id` is the run id of its for-each task's attempt. `spec` is the job settings the run
+    executes (tasks, job_clusters, parameters, name, ...), as `validate_job_settings` / `validate_submit`
+    returned them.
+
+    `focus_task_run_id` is set when runs/get was asked for a task run id rather than a job run id: the
+    view is then the whole job run, and that task run (one of `tasks`) is rendered as the Run, with its
+    `iterations` when it is a for-each task.
     """
 
     run: Run
     tasks: Sequence[TaskRun]
     spec: Mapping[str, Any]
     job_name: str
+    focus_task_run_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +78,13 @@ class RunOutput:
     error: str | None = None
     error_trace: str | None = None
     notebook_output: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedView:
+    """One view of runs/export: `content` is the exported notebook or dashboard (HTML on Databricks),
+    `type` is "NOTEBOOK" or "DASHBOARD"."""
+
+    name: str
+    content: str
+    type: str = "NOTEBOOK"

@@ -7,6 +7,8 @@ clients depend on them:
 - `run_page_url` is always present (Airflow and the legacy CLI require it).
 - `repair_history`, when asked for, starts with the ORIGINAL entry (Airflow counts on it).
 - Page tokens are omitted on the last page, never "" or null (the SDK's get/get_run loop forever on "").
+- For-each iterations are never in a job run's `tasks[]`; runs/get of the for-each task run lists them
+  as `iterations` (see `core.api.render_task`).
 """
 
 from __future__ import annotations
@@ -14,30 +16,44 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from core.engine.records import RepairEntry, Run, TaskRun, Termination
-from core.engine.states import LifeCycle, Result, TerminationCode, TerminationType, TriggerType, status_state
-from core.errors import InvalidParameterValue
+from core.api.render_task import (
+    clamp,
+    iterations_by_parent,
+    ordered_attempts,
+    render_repair_history,
+    render_state,
+    render_status,
+    render_task_run,
+    run_page_url,
+    task_settings,
+)
+from core.engine.records import Run, TaskRun
+from core.engine.states import LifeCycle, TriggerType
+from core.errors import InvalidParameterValue, RunNotFound
 from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+
+__all__ = [
+    "PAGE_SIZE",
+    "page_arrays",
+    "page_run",
+    "parse_page_token",
+    "render_job",
+    "render_job_list",
+    "render_output",
+    "render_run",
+    "render_run_list",
+    "render_state",
+    "render_status",
+    "render_task_as_run",
+    "render_task_run",
+]
 
 PAGE_SIZE = 100  # API 2.2: array elements per reply
 RUN_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")
+# runs/get of a for-each task run pages its iterations instead of its (single) task.
+ITERATION_RUN_ARRAYS = ("iterations", "job_clusters", "job_parameters", "repair_history")
 JOB_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
 LIST_RUN_ARRAYS = ("tasks", "job_clusters")
-
-_C, _T = TerminationCode, TerminationType
-# Used only when a final run carries no recorded termination.
-_TERMINATION_BY_RESULT: dict[Result, tuple[TerminationCode, TerminationType]] = {
-    Result.SUCCESS: (_C.SUCCESS, _T.SUCCESS),
-    Result.SUCCESS_WITH_FAILURES: (_C.SUCCESS_WITH_FAILURES, _T.SUCCESS),
-    Result.FAILED: (_C.RUN_EXECUTION_ERROR, _T.CLIENT_ERROR),
-    Result.TIMEDOUT: (_C.TIMEDOUT, _T.CLIENT_ERROR),
-    Result.CANCELED: (_C.CANCELED, _T.SUCCESS),
-    Result.MAXIMUM_CONCURRENT_RUNS_REACHED: (_C.MAX_CONCURRENT_RUNS_EXCEEDED, _T.CLIENT_ERROR),
-    Result.EXCLUDED: (_C.EXCLUDED, _T.SUCCESS),
-    Result.UPSTREAM_FAILED: (_C.UPSTREAM_FAILED, _T.CLIENT_ERROR),
-    Result.UPSTREAM_CANCELED: (_C.UPSTREAM_CANCELED, _T.CLIENT_ERROR),
-    Result.DISABLED: (_C.DISABLED, _T.SUCCESS),
-}
 
 
 # ---------------------------------------------------------------------------------------- paging
@@ -131,63 +147,7 @@ def _list_reply(
     return out
 
 
-# ------------------------------------------------------------------------------------------ state
-
-
-def render_state(
-    life_cycle: LifeCycle, result: Result | None, message: str, cancelled_or_timedout: bool
-) -> dict[str, Any]:
-    """The deprecated `state` object, which the SDK waiter, Airflow and the legacy CLI read."""
-    state: dict[str, Any] = {"life_cycle_state": life_cycle.value}
-    if life_cycle.is_final and result is not None:
-        state["result_state"] = result.value
-    state["state_message"] = message
-    state["user_cancelled_or_timedout"] = cancelled_or_timedout
-    if life_cycle is LifeCycle.QUEUED and message:
-        state["queue_reason"] = message
-    return state
-
-
-def render_status(
-    life_cycle: LifeCycle, result: Result | None, termination: Termination | None, message: str
-) -> dict[str, Any]:
-    """The v2 `status` object."""
-    status: dict[str, Any] = {"state": status_state(life_cycle).value}
-    if life_cycle is LifeCycle.QUEUED:
-        status["queue_details"] = {"code": "MAX_CONCURRENT_RUNS_REACHED", "message": message}
-    if life_cycle.is_final:
-        if termination is not None:
-            code, kind, text = termination.code, termination.type, termination.message or message
-        elif life_cycle is LifeCycle.INTERNAL_ERROR:
-            code, kind, text = _C.INTERNAL_ERROR, _T.INTERNAL_ERROR, message
-        elif result is not None and result in _TERMINATION_BY_RESULT:
-            (code, kind), text = _TERMINATION_BY_RESULT[result], message
-        else:
-            code, kind, text = _C.SKIPPED, _T.SUCCESS, message
-        status["termination_details"] = {"code": code.value, "type": kind.value, "message": text}
-    return status
-
-
-def _clamp(value: int) -> int:
-    return value if value > 0 else 0
-
-
 # ------------------------------------------------------------------------------------------- runs
-
-
-def run_page_url(base_url: str, job_id: int, run_id: int) -> str:
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    return f"{base}#job/{job_id}/run/{run_id}"
-
-
-def ordered_attempts(view: RunView) -> list[TaskRun]:
-    """Every attempt, by the task's position in the spec, then attempt number (unknown keys last)."""
-    position = {t.get("task_key"): i for i, t in enumerate(view.spec.get("tasks", ()))}
-    last = len(position)
-    return sorted(
-        view.tasks,
-        key=lambda t: (position.get(t.task_key, last), t.task_key, t.attempt_number, t.run_id),
-    )
 
 
 def render_run(
@@ -199,8 +159,18 @@ def render_run(
     include_history: bool = False,
     include_resolved_values: bool = False,
 ) -> dict[str, Any]:
-    """runs/get, every array whole (`page_run` cuts a 2.2 page out of it)."""
+    """runs/get, every array whole (`page_run` cuts a 2.2 page out of it). A view focused on a task run
+    renders that task run as the Run (`render_task_as_run`)."""
+    if view.focus_task_run_id is not None:
+        return render_task_as_run(
+            view,
+            _focus(view),
+            base_url=base_url,
+            now_ms=now_ms,
+            include_resolved_values=include_resolved_values,
+        )
     run, spec = view.run, view.spec
+    queue_reason = run.queue_reason
     out: dict[str, Any] = {
         "job_id": run.job_id,
         "run_id": run.run_id,
@@ -210,8 +180,10 @@ def render_run(
         "run_name": run.run_name or view.job_name or "Untitled",
         "run_type": run.run_type.value,
         "trigger": run.trigger.value,
-        "state": render_state(run.life_cycle, run.result, run.state_message, run.user_cancelled_or_timedout),
-        "status": render_status(run.life_cycle, run.result, run.termination, run.state_message),
+        "state": render_state(
+            run.life_cycle, run.result, run.state_message, run.user_cancelled_or_timedout, queue_reason
+        ),
+        "status": render_status(run.life_cycle, run.result, run.termination, run.state_message, queue_reason),
         "start_time": run.created_time,
         "end_time": run.end_time,
         "setup_duration": 0,
@@ -237,6 +209,7 @@ def render_run(
     if include_tasks:
         if spec.get("job_clusters"):
             out["job_clusters"] = list(spec["job_clusters"])
+        iterations = iterations_by_parent(view.tasks)
         settings = {t.get("task_key"): t for t in spec.get("tasks", ())}
         out["tasks"] = [
             render_task_run(
@@ -246,6 +219,7 @@ def render_run(
                 base_url=base_url,
                 now_ms=now_ms,
                 include_resolved_values=include_resolved_values,
+                iterations=iterations.get(task.run_id, ()),
             )
             for task in attempts
         ]
@@ -254,24 +228,93 @@ def render_run(
     return out
 
 
+def render_task_as_run(
+    view: RunView,
+    task: TaskRun,
+    *,
+    base_url: str,
+    now_ms: int,
+    include_resolved_values: bool = False,
+) -> dict[str, Any]:
+    """One task run (an iteration included) of `view` as a Run object: runs/get of a task run id, and
+    the `metadata` of runs/get-output.
+
+    It has the task entry's fields (task_key, run_id, attempt_number, original_attempt_run_id, state,
+    status, timing, run_page_url, the task's settings) and the job run's identity (`job_id`, `job_run_id`
+    = the job run, run_name, run_type, trigger). `tasks` holds the task's own entry (for a for-each task,
+    with its stats); a for-each task run also lists its `iterations`, each rendered like a task entry.
+    """
+    run = view.run
+    settings = task_settings(view, task)
+    iterations = iterations_by_parent(view.tasks).get(task.run_id, [])
+    entry = render_task_run(
+        task,
+        settings,
+        job_id=run.job_id,
+        base_url=base_url,
+        now_ms=now_ms,
+        include_resolved_values=include_resolved_values,
+        iterations=iterations,
+    )
+    out = dict(entry)
+    out.update(
+        {
+            "job_id": run.job_id,
+            "job_run_id": run.run_id,
+            "number_in_job": run.run_id,
+            "creator_user_name": run.creator_user_name,
+            "run_name": run.run_name or view.job_name or "Untitled",
+            "run_type": run.run_type.value,
+            "trigger": run.trigger.value,
+            "format": "MULTI_TASK",
+            "tasks": [entry],
+        }
+    )
+    for_each = settings.get("for_each_task") if settings else None
+    if isinstance(for_each, Mapping):
+        out["iterations"] = [
+            render_task_run(
+                iteration,
+                for_each.get("task"),
+                job_id=run.job_id,
+                base_url=base_url,
+                now_ms=now_ms,
+                include_resolved_values=include_resolved_values,
+            )
+            for iteration in iterations
+        ]
+    return out
+
+
+def _focus(view: RunView) -> TaskRun:
+    task = next((t for t in view.tasks if t.run_id == view.focus_task_run_id), None)
+    if task is None:  # the service's view does not hold the task run it names
+        raise RunNotFound(view.focus_task_run_id or 0)
+    return task
+
+
 def page_run(out: dict[str, Any], offset: int) -> dict[str, Any]:
     """API 2.2 paging of a rendered run: 100 tasks, job clusters, parameters and repair entries per reply;
-    later pages carry the next slice of each (empty arrays left out, `tasks` always present)."""
+    later pages carry the next slice of each (empty arrays left out, `tasks` always present). A for-each
+    task run pages its `iterations` instead (its `tasks` is its own entry, repeated on every page; the SDK
+    merges `iterations` pages when the first page had iterations, and then ignores later `tasks`)."""
+    if "iterations" in out:
+        return _with_next_page(out, page_arrays(out, ITERATION_RUN_ARRAYS, offset, keep="iterations"), offset)
     return _with_next_page(out, page_arrays(out, RUN_ARRAYS, offset, keep="tasks"), offset)
 
 
 def _run_duration(run: Run, now_ms: int) -> int:
     if not run.created_time:
         return 0
-    return _clamp((run.end_time or now_ms) - run.created_time)
+    return clamp((run.end_time or now_ms) - run.created_time)
 
 
 def _queue_duration(run: Run, now_ms: int) -> int:
     if not run.created_time:
         return 0
     if run.start_time:
-        return _clamp(run.start_time - run.created_time)
-    return _clamp(now_ms - run.created_time) if run.life_cycle is LifeCycle.QUEUED else 0
+        return clamp(run.start_time - run.created_time)
+    return clamp(now_ms - run.created_time) if run.life_cycle is LifeCycle.QUEUED else 0
 
 
 def _job_parameters(
@@ -283,83 +326,6 @@ def _job_parameters(
         out.append({"name": name, "default": default, "value": values.get(name, default)})
     defined = {d["name"] for d in definitions}
     out.extend({"name": name, "value": value} for name, value in values.items() if name not in defined)
-    return out
-
-
-def render_task_run(
-    task: TaskRun,
-    settings: Mapping[str, Any] | None,
-    *,
-    job_id: int,
-    base_url: str,
-    now_ms: int,
-    include_resolved_values: bool = False,
-) -> dict[str, Any]:
-    """One attempt of one task: its settings from the spec, plus this attempt's run fields."""
-    out: dict[str, Any] = dict(settings) if settings else {"task_key": task.task_key}
-    started = task.queued_time or task.start_time  # the wire start includes cluster setup
-    message = task.state_message or task.error or ""
-    out.update(
-        {
-            "run_id": task.run_id,
-            "attempt_number": task.attempt_number,
-            "original_attempt_run_id": task.original_attempt_run_id or task.run_id,
-            "start_time": started,
-            "end_time": task.end_time,
-            "setup_duration": _clamp(task.start_time - task.queued_time)
-            if task.queued_time and task.start_time
-            else 0,
-            "execution_duration": _clamp(task.end_time - task.start_time)
-            if task.start_time and task.end_time
-            else 0,
-            "cleanup_duration": 0,
-            "run_duration": _clamp((task.end_time or now_ms) - started) if started else 0,
-            "queue_duration": 0,
-            "state": render_state(
-                task.life_cycle,
-                task.result,
-                message,
-                task.cancel_requested or task.result is Result.TIMEDOUT,
-            ),
-            "status": render_status(task.life_cycle, task.result, task.termination, message),
-            "run_page_url": run_page_url(base_url, job_id, task.run_id),
-        }
-    )
-    if task.outcome is not None and "condition_task" in out:
-        out["condition_task"] = {**out["condition_task"], "outcome": task.outcome}
-    if include_resolved_values and task.resolved_values:
-        out["resolved_values"] = dict(task.resolved_values)
-    return out
-
-
-def render_repair_history(run: Run, attempts: Sequence[TaskRun]) -> list[dict[str, Any]]:
-    """The ORIGINAL entry first (synthesised from the run when the service has none), then repairs."""
-    entries = list(run.repair_history)
-    if not entries or entries[0].type != "ORIGINAL":
-        repaired = {rid for entry in entries for rid in entry.task_run_ids}
-        original = RepairEntry(
-            type="ORIGINAL",
-            id=None,
-            start_time=run.created_time,
-            end_time=run.end_time if not entries else max((t.end_time for t in attempts), default=0),
-            task_run_ids=tuple(t.run_id for t in attempts if t.run_id not in repaired),
-            life_cycle=run.life_cycle if not entries else LifeCycle.TERMINATED,
-            result=run.result if not entries else None,
-        )
-        entries.insert(0, original)
-    return [_repair_entry(entry) for entry in entries]
-
-
-def _repair_entry(entry: RepairEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": entry.type}
-    if entry.id is not None:
-        out["id"] = entry.id
-    out["start_time"] = entry.start_time
-    out["end_time"] = entry.end_time
-    if entry.life_cycle is not None:
-        out["state"] = render_state(entry.life_cycle, entry.result, "", False)
-        out["status"] = render_status(entry.life_cycle, entry.result, None, "")
-    out["task_run_ids"] = list(entry.task_run_ids)
     return out
 
 
@@ -378,26 +344,17 @@ def render_run_list(
 
 
 def render_output(output: RunOutput, *, base_url: str, now_ms: int) -> dict[str, Any]:
-    """runs/get-output: the task run as a Run object (`metadata`) plus whatever output exists."""
-    view, task = output.view, output.task
-    run = view.run
-    settings = next((t for t in view.spec.get("tasks", ()) if t.get("task_key") == task.task_key), None)
-    metadata = render_task_run(task, settings, job_id=run.job_id, base_url=base_url, now_ms=now_ms)
-    metadata.update(
-        {
-            "job_id": run.job_id,
-            "job_run_id": run.run_id,
-            "number_in_job": run.run_id,
-            "creator_user_name": run.creator_user_name,
-            "run_name": run.run_name or view.job_name or "Untitled",
-            "run_type": run.run_type.value,
-            "trigger": run.trigger.value,
-            "format": "MULTI_TASK",
-        }
-    )
+    """runs/get-output: the task run as a Run object (`metadata`, without `tasks` / `iterations`) plus
+    whatever output exists: `notebook_output` as the service gives it, `run_job_output` for a run_job_task
+    that started its child run, `logs`, `error`, `error_trace`."""
+    metadata = render_task_as_run(output.view, output.task, base_url=base_url, now_ms=now_ms)
+    del metadata["tasks"]
+    metadata.pop("iterations", None)
     out: dict[str, Any] = {"metadata": metadata}
     if output.notebook_output is not None:
         out["notebook_output"] = dict(output.notebook_output)
+    if output.task.child_run_id is not None:
+        out["run_job_output"] = {"run_id": output.task.child_run_id}
     if output.logs is not None:
         out["logs"] = output.logs
         out["logs_truncated"] = output.logs_truncated

@@ -1,4 +1,4 @@
-"""The `jobs/runs/*` endpoints (submit, get, list, get-output, cancel, cancel-all, delete)."""
+"""The `jobs/runs/*` endpoints (submit, get, list, get-output, export, repair, cancel, cancel-all, delete)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from core.api.call import Call, Endpoint
 from core.api.render import page_run, parse_page_token, render_output, render_run, render_run_list
 from core.engine.states import RunType
-from core.model import validate_submit
+from core.model import parse_views_to_export, validate_repair, validate_submit
 from core.model.base import invalid
 
 RUNS_LIST_MAX_LIMIT = 25
@@ -73,6 +73,16 @@ def get_output(call: Call) -> dict[str, Any]:
     return render_output(output, base_url=call.base_url, now_ms=call.now_ms)
 
 
+def export(call: Call) -> dict[str, Any]:
+    run_id = call.get_id("run_id")
+    views = call.floe.export_run(run_id, parse_views_to_export(call.params.get("views_to_export")))
+    return {"views": [{"content": v.content, "name": v.name, "type": v.type} for v in views]}
+
+
+def repair(call: Call) -> dict[str, Any]:
+    return {"repair_id": call.floe.repair_run(validate_repair(call.params), creator=call.user)}
+
+
 def cancel(call: Call) -> dict[str, Any]:
     call.floe.cancel_run(call.get_id("run_id"))
     return {}
@@ -97,6 +107,8 @@ ROUTES: tuple[tuple[str, str, Endpoint], ...] = (
     ("GET", "jobs/runs/get", get),
     ("GET", "jobs/runs/list", list_runs),
     ("GET", "jobs/runs/get-output", get_output),
+    ("GET", "jobs/runs/export", export),
+    ("POST", "jobs/runs/repair", repair),
     ("POST", "jobs/runs/cancel", cancel),
     ("POST", "jobs/runs/cancel-all", cancel_all),
     ("POST", "jobs/runs/delete", delete),

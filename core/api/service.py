@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from core.engine.records import Run
-from core.model import RunNowRequest
-from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+from core.model import RepairRequest, RunNowRequest
+from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 
 class FloeService(Protocol):
@@ -43,7 +43,10 @@ class FloeService(Protocol):
         """Start a one-time run; `body` was validated by `validate_submit`."""
         ...
 
-    def get_run(self, run_id: int) -> RunView: ...
+    def get_run(self, run_id: int) -> RunView:
+        """The run `run_id`, or, when `run_id` is a task run id (a for-each iteration included), the view of
+        the job run it belongs to with `focus_task_run_id` = `run_id` (rendered as that task run)."""
+        ...
 
     def list_runs(
         self,
@@ -61,6 +64,28 @@ class FloeService(Protocol):
 
     def get_run_output(self, run_id: int) -> RunOutput:
         """The output of one task run (`run_id` is a task run id)."""
+        ...
+
+    def repair_run(self, request: RepairRequest, *, creator: str) -> int:
+        """Re-run tasks of a finished job run inside that run, with the job's *current* settings, and
+        return the new repair id (unique, increasing within the run).
+
+        The tasks are `request.rerun_tasks` or, with `rerun_all_failed_tasks`, every task whose latest
+        attempt did not succeed; `rerun_dependent_tasks` adds every task downstream of them. Each re-run
+        task gets a new attempt (a new task run id); the run becomes active again under its own run id
+        (the SDK waiter and Airflow poll the original run id) and gains a REPAIR entry in
+        `repair_history` holding the new task run ids. The request's parameters replace the run's for
+        this repair. Raises `RunNotFound`; `InvalidState` when the run is still active;
+        `InvalidParameterValue` for a task key the job does not have, or when `latest_repair_id` is
+        missing or not the run's latest repair id although the run was repaired before.
+        """
+        ...
+
+    def export_run(self, run_id: int, views: str) -> list[ExportedView]:
+        """runs/export: the views of a notebook task run (`run_id` a task run id, or a job run with exactly
+        one notebook task). `views` is "CODE" (the notebook: NOTEBOOK views), "DASHBOARDS" (DASHBOARD
+        views) or "ALL". Raises `RunNotFound`; `InvalidParameterValue` when the run is not a notebook task
+        run (or a job run with several tasks)."""
         ...
 
     def cancel_run(self, run_id: int) -> None:

@@ -4,38 +4,40 @@
 - `records`: `Run` and `TaskRun`, the persisted state the engine reads and returns.
 - `dag`: the task graph of a job's settings.
 - `events`: what the machine takes (events) and gives (a `Step` with commands).
-- `machine`: `apply(run, tasks, dag, event, now, new_id) -> Step` and the transition tables.
+- `transitions`: every legal change of life cycle, in one table for runs and one for task runs.
+- `machine`: `apply(run, tasks, dag, event, now, new_id, ctx) -> Step`, the one way a run changes.
+- `foreach`, `runjob`, `repair`, `deadlines`: the parts of the machine for for-each tasks, run-job tasks,
+  runs/repair, and the deadlines that bring a run back (`next_deadline`). `work` is their shared
+  working copy of one step (internal).
 - `rules`: the Jobs API's decisions (run_if, condition tasks, the run's result).
 - `references`: `{{dynamic.value.references}}`: resolution at run time, validation at save time.
 """
 
-from core.engine.dag import CONDITION_OPS, Condition, Dag, Dependency, Node, RetryPolicy
+from core.engine.dag import CONDITION_OPS, Condition, Dag, Dependency, ForEach, Node, RetryPolicy, RunJob
+from core.engine.deadlines import next_deadline
 from core.engine.events import (
     Advance,
     CancelRun,
     CancelTask,
     Command,
+    Dequeue,
+    Enqueue,
     Event,
     KillTask,
+    RepairRun,
     RunFinished,
     RunStarted,
+    Skip,
+    StartChildRun,
     StartTask,
     Step,
     TaskEnded,
     TaskStarted,
     WakeAt,
 )
-from core.engine.machine import (
-    RUN_TRANSITIONS,
-    TASK_TRANSITIONS,
-    IllegalTransition,
-    apply,
-    check_run_transition,
-    check_task_transition,
-    latest_attempts,
-    next_deadline,
-)
-from core.engine.records import RepairEntry, Run, TaskRun, Termination
+from core.engine.foreach import MAX_INPUT_CHARS, MAX_ITERATIONS, for_each_stats, parse_inputs
+from core.engine.machine import apply
+from core.engine.records import RepairEntry, Run, TaskRun, Termination, iterations_of, latest_attempts
 from core.engine.references import (
     NO_INPUT,
     Reference,
@@ -46,6 +48,7 @@ from core.engine.references import (
     resolve_all,
 )
 from core.engine.rules import Decision, DepState, Outcome, compare, decide, run_outcome, task_termination
+from core.engine.runjob import child_run_ended
 from core.engine.states import (
     LifeCycle,
     Result,
@@ -57,9 +60,19 @@ from core.engine.states import (
     TriggerType,
     status_state,
 )
+from core.engine.transitions import (
+    RUN_TRANSITIONS,
+    TASK_TRANSITIONS,
+    IllegalTransition,
+    check_run_transition,
+    check_task_transition,
+)
+from core.engine.work import node_of
 
 __all__ = [
     "CONDITION_OPS",
+    "MAX_INPUT_CHARS",
+    "MAX_ITERATIONS",
     "NO_INPUT",
     "RUN_TRANSITIONS",
     "TASK_TRANSITIONS",
@@ -72,7 +85,10 @@ __all__ = [
     "Decision",
     "DepState",
     "Dependency",
+    "Dequeue",
+    "Enqueue",
     "Event",
+    "ForEach",
     "IllegalTransition",
     "KillTask",
     "LifeCycle",
@@ -81,13 +97,17 @@ __all__ = [
     "Reference",
     "ReferenceContext",
     "RepairEntry",
+    "RepairRun",
     "Result",
     "RetryPolicy",
     "Run",
     "RunFinished",
     "RunIf",
+    "RunJob",
     "RunStarted",
     "RunType",
+    "Skip",
+    "StartChildRun",
     "StartTask",
     "StatusState",
     "Step",
@@ -103,11 +123,16 @@ __all__ = [
     "check_references",
     "check_run_transition",
     "check_task_transition",
+    "child_run_ended",
     "compare",
     "decide",
+    "for_each_stats",
+    "iterations_of",
     "latest_attempts",
     "next_deadline",
+    "node_of",
     "parse",
+    "parse_inputs",
     "resolve",
     "resolve_all",
     "run_outcome",

@@ -8,6 +8,7 @@ field path, the bad value and the rule, never as a `KeyError`, a `TypeError` or 
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,8 +79,27 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class RunJob:
+    """A `run_job_task`: the job to run and its job parameters (values still unresolved)."""
+
+    job_id: int
+    job_parameters: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ForEach:
+    """A `for_each_task`: `inputs` (a JSON array, or a reference to one, still unresolved), how many
+    iterations may be active at once, and the task each iteration runs."""
+
+    inputs: str
+    concurrency: int
+    task: Node
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
-    """One task of the job, with its edges both ways."""
+    """One task of the job, with its edges both ways. The task of a for-each is a Node too, with no
+    edges; its `key` is its own task_key."""
 
     key: str
     kind: str  # the task type field, e.g. "notebook_task"; "" when the task has none
@@ -91,6 +111,8 @@ class Node:
     timeout_ms: int = 0  # 0 = no timeout
     condition: Condition | None = None
     settings: Mapping[str, Any] | None = None  # the task's JSON, for launchers and later engine features
+    for_each: ForEach | None = None
+    run_job: RunJob | None = None
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -119,6 +141,16 @@ class Dag:
     def __len__(self) -> int:
         return len(self.order)
 
+    def node_of(self, task_key: str, for_each_key: str = "") -> Node | None:
+        """The node of the task `task_key`; with `for_each_key`, the task of that for-each task (an
+        iteration's node), if it is still called `task_key`. None when the settings have no such task."""
+        if not for_each_key:
+            return self.nodes.get(task_key)
+        parent = self.nodes.get(for_each_key)
+        if parent is None or parent.for_each is None or parent.for_each.task.key != task_key:
+            return None
+        return parent.for_each.task
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Dag:
         """Build the graph of `settings` (JobSettings or a runs/submit body).
@@ -126,7 +158,9 @@ class Dag:
         Raises `InvalidParameterValue` for: a missing, empty or duplicate `task_key`; a `depends_on`
         naming an unknown task, listing a task twice, or carrying an `outcome` that is not "true"/"false"
         or whose upstream is not a condition task; an unknown `run_if` or condition `op`; a negative
-        timeout or retry setting; and a dependency cycle, named in the message as
+        timeout or retry setting; a for_each_task without `inputs` or `task` (or whose task is itself a
+        for_each_task, or whose concurrency is below 1); a run_job_task without a positive `job_id`; and a
+        dependency cycle, named in the message as
         `a -> b -> c -> a` (each task depends on the next).
         """
         if not isinstance(settings, Mapping):
@@ -179,8 +213,10 @@ def _node(
     kind: str,
     depends_on: tuple[Dependency, ...],
     downstream: tuple[str, ...],
+    *,
+    where: str = "",
 ) -> Node:
-    where = f"tasks[{index}]"
+    where = where or f"tasks[{index}]"
     run_if_raw = task.get("run_if") or RunIf.ALL_SUCCESS.value
     if run_if_raw not in RunIf.__members__:
         raise InvalidParameterValue(
@@ -212,7 +248,53 @@ def _node(
         timeout_ms=_non_negative_int(task, "timeout_seconds", f"{where}.timeout_seconds") * 1000,
         condition=_condition(task, where) if kind == "condition_task" else None,
         settings=task,
+        for_each=_for_each(task, where) if kind == "for_each_task" else None,
+        run_job=_run_job(task, where) if kind == "run_job_task" else None,
     )
+
+
+def _for_each(task: Mapping[str, Any], where: str) -> ForEach:
+    spec = task.get("for_each_task")
+    at = f"{where}.for_each_task"
+    if not isinstance(spec, Mapping):
+        raise InvalidParameterValue(f"{at} must be a JSON object, got {_kind(spec)}.")
+    inputs = spec.get("inputs")
+    if isinstance(inputs, list):  # an array given as JSON rather than as a string: the same thing
+        inputs = json.dumps(inputs, separators=(",", ":"), ensure_ascii=False)
+    if not isinstance(inputs, str) or not inputs.strip():
+        raise InvalidParameterValue(
+            f"{at}.inputs is required: a JSON array as a string, or a reference to one; got {inputs!r}."
+        )
+    concurrency = _int(spec, "concurrency", f"{at}.concurrency", minimum=1) or 1
+    nested = spec.get("task")
+    if not isinstance(nested, Mapping):
+        raise InvalidParameterValue(f"{at}.task must be a JSON object, got {_kind(nested)}.")
+    key = nested.get("task_key")
+    if not isinstance(key, str) or not key:
+        raise InvalidParameterValue(
+            f"{at}.task.task_key is required and must be a non-empty string, got {key!r}."
+        )
+    kind = _task_kind(nested)
+    if kind == "for_each_task":
+        raise InvalidParameterValue(f"{at}.task cannot itself be a for_each_task.")
+    inner = _node(nested, 0, kind, (), (), where=f"{at}.task")
+    return ForEach(inputs=inputs, concurrency=concurrency, task=inner)
+
+
+def _run_job(task: Mapping[str, Any], where: str) -> RunJob:
+    spec = task.get("run_job_task")
+    at = f"{where}.run_job_task"
+    if not isinstance(spec, Mapping):
+        raise InvalidParameterValue(f"{at} must be a JSON object, got {_kind(spec)}.")
+    job_id = spec.get("job_id")
+    if isinstance(job_id, str) and job_id.strip().isdigit():  # int64 written as a JSON string
+        job_id = int(job_id)
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
+        raise InvalidParameterValue(f"{at}.job_id must be a positive integer, got {job_id!r}.")
+    parameters = spec.get("job_parameters") or {}
+    if not isinstance(parameters, Mapping):
+        raise InvalidParameterValue(f"{at}.job_parameters must be a JSON object, got {_kind(parameters)}.")
+    return RunJob(job_id=job_id, job_parameters=dict(parameters))
 
 
 def _task_kind(task: Mapping[str, Any]) -> str:

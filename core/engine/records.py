@@ -7,6 +7,7 @@ as on the wire. A record holds no job settings: those live in the run's settings
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +65,23 @@ class TaskRun:
     outcome: str | None = None  # a condition task's outcome, "true" / "false"
     retry_at: int = 0  # when a WAITING_FOR_RETRY attempt may start (epoch ms)
     cancel_reason: Result | None = None  # why cancel_requested was set: CANCELED (a user) or TIMEDOUT
+    # for-each iterations: set on the iterations, never on the for-each task run itself
+    parent_task_run_id: int | None = None  # the for-each task run this is an iteration of
+    iteration: int | None = None  # its index in the for-each's inputs (0 = the first)
+    input: str | None = None  # its input, as JSON text (`{{input}}`)
+    # run_job_task: the child run, stamped by the handler once it started it
+    child_run_id: int | None = None
+    # task values the attempt set (dbutils.jobs.taskValues.set): inline when small, else in a blob
+    values: dict[str, Any] | None = None
+    values_ref: str | None = None
 
     @property
     def is_final(self) -> bool:
         return self.life_cycle.is_final
+
+    @property
+    def is_iteration(self) -> bool:
+        return self.parent_task_run_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +128,55 @@ class Run:
     # engine bookkeeping (added with the engine; defaults keep older records readable)
     cancel_reason: Result | None = None  # why cancel_requested was set: CANCELED (a user) or TIMEDOUT
     wake_at: int = 0  # the earliest future deadline (retry due, timeout), 0 = none; an index for `tick`
+    queue_reason: str | None = None  # why a QUEUED run waits (`state.queue_reason`); None once it left
 
     @property
     def is_final(self) -> bool:
         return self.life_cycle.is_final
+
+
+# -- finding attempts --------------------------------------------------------------------------------
+
+_Tasks = Mapping[int, TaskRun] | Iterable[TaskRun]
+
+
+def _each(tasks: _Tasks) -> Iterable[TaskRun]:
+    return tasks.values() if isinstance(tasks, Mapping) else tasks
+
+
+def latest_attempts(tasks: _Tasks) -> dict[str, TaskRun]:
+    """The latest attempt (highest attempt_number) of every top-level task, by task_key; for-each
+    iterations are left out (see `iterations_of`). Downstream tasks and the run's result only ever look
+    at these."""
+    latest: dict[str, TaskRun] = {}
+    for task in _each(tasks):
+        if task.parent_task_run_id is not None:
+            continue
+        current = latest.get(task.task_key)
+        if current is None or task.attempt_number > current.attempt_number:
+            latest[task.task_key] = task
+    return latest
+
+
+def latest_iterations(tasks: _Tasks) -> dict[int, dict[int, TaskRun]]:
+    """The latest attempt of every for-each iteration: for-each task run id -> iteration index -> attempt."""
+    found: dict[int, dict[int, TaskRun]] = {}
+    for task in _each(tasks):
+        if task.parent_task_run_id is None:
+            continue
+        index = task.iteration if task.iteration is not None else -1
+        of_parent = found.setdefault(task.parent_task_run_id, {})
+        current = of_parent.get(index)
+        if current is None or task.attempt_number > current.attempt_number:
+            of_parent[index] = task
+    return found
+
+
+def iterations_of(tasks: _Tasks, parent_id: int, *, all_attempts: bool = False) -> list[TaskRun]:
+    """The iterations of the for-each task run `parent_id`, in input order: the latest attempt of each,
+    or with `all_attempts` every attempt (by iteration, then attempt number)."""
+    mine = [task for task in _each(tasks) if task.parent_task_run_id == parent_id]
+    if all_attempts:
+        return sorted(mine, key=lambda t: (t.iteration or 0, t.attempt_number))
+    latest = latest_iterations(mine).get(parent_id, {})
+    return [latest[index] for index in sorted(latest)]

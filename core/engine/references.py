@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,9 +95,21 @@ class ReferenceContext:
     task_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # task -> key -> decoded JSON
     task_results: Mapping[str, str] = field(default_factory=dict)  # task_key -> result_state
     task_error_codes: Mapping[str, str] = field(default_factory=dict)  # task_key -> termination code
-    input: Any = NO_INPUT  # the for-each iteration's input value
+    input: Any = NO_INPUT  # the for-each iteration's input value (decoded JSON); see `for_iteration`
     workspace_id: str = ""
     workspace_url: str = ""
+
+    def for_iteration(self, input_json: str | None) -> ReferenceContext:
+        """This context for a task run whose `TaskRun.input` is `input_json`: for a for-each iteration
+        (JSON text) `{{input}}` and `{{input.<field>}}` then resolve from the decoded value; for any
+        other task run (None) the context is returned unchanged, and `{{input}}` is an error."""
+        if input_json is None:
+            return self
+        try:
+            value = json.loads(input_json)
+        except ValueError as exc:
+            raise InvalidParameterValue(f"The iteration's input {input_json[:200]!r} is not JSON.") from exc
+        return replace(self, input=value)
 
 
 @dataclass(frozen=True, slots=True)

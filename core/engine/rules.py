@@ -284,7 +284,7 @@ def describe_failures(failures: Sequence[TaskRun]) -> str:
     parts = []
     for task in direct[:_MAX_NAMED]:
         verb = _VERB.get(task.result, "failed") if task.result else "failed"
-        detail = _first_line(task.state_message).rstrip(".")
+        detail = first_line(task.state_message).rstrip(".")
         parts.append(f"Task {task.task_key!r} {verb}" + (f": {detail}" if detail else ""))
     if len(direct) > _MAX_NAMED:
         parts.append(f"{len(direct) - _MAX_NAMED} more tasks failed")
@@ -296,6 +296,6 @@ def describe_failures(failures: Sequence[TaskRun]) -> str:
     return sentence.strip()
 
 
-def _first_line(message: str, limit: int = 200) -> str:
+def first_line(message: str, limit: int = 200) -> str:
     line = message.strip().splitlines()[0] if message.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"

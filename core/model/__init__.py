@@ -7,14 +7,26 @@ names the field path, the bad value and the rule, never a pydantic error.
 from __future__ import annotations
 
 from core.model.jobs import JobSettings, SubmitRun
-from core.model.requests import RunNowRequest, parse_bool, parse_id, parse_int, validate_run_now
+from core.model.requests import (
+    VIEWS_TO_EXPORT,
+    RepairRequest,
+    RunNowRequest,
+    parse_bool,
+    parse_id,
+    parse_int,
+    parse_views_to_export,
+    validate_repair,
+    validate_run_now,
+)
 from core.model.tasks import TASK_TYPES, Task
 from core.model.update import merge_update
 from core.model.validation import validate_job_settings, validate_submit
 
 __all__ = [
     "TASK_TYPES",
+    "VIEWS_TO_EXPORT",
     "JobSettings",
+    "RepairRequest",
     "RunNowRequest",
     "SubmitRun",
     "Task",
@@ -22,7 +34,9 @@ __all__ = [
     "parse_bool",
     "parse_id",
     "parse_int",
+    "parse_views_to_export",
     "validate_job_settings",
+    "validate_repair",
     "validate_run_now",
     "validate_submit",
 ]

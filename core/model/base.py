@@ -12,6 +12,8 @@ from pydantic_core import ErrorDetails
 
 from core.errors import InvalidParameterValue
 
+MAX_ID = 2**63 - 1  # job and run ids are int64
+
 # Databricks checks keys with Java's `\w`, which is ASCII-only.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-.]{1,100}")
 PARAM_NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-.]+")
@@ -69,6 +71,7 @@ def _rule(err: ErrorDetails) -> str:
         "int_type": "must be an integer",
         "int_parsing": "must be an integer",
         "int_from_float": "must be an integer",
+        "int_parsing_size": "must be an integer that fits in 64 bits",
         "bool_type": "must be a boolean",
         "bool_parsing": "must be a boolean",
         "float_type": "must be a number",

@@ -1,4 +1,5 @@
-"""Request bodies that are not job settings (run-now), and the scalar parsers the HTTP layer uses.
+"""Request bodies that are not job settings (run-now, runs/repair, runs/export), and the scalar parsers
+the HTTP layer uses.
 
 Clients write ids and booleans in several ways: the legacy CLI sends `"job_id": "100"`, Airflow puts
 Python's `True` in query strings. These parsers accept every such spelling and reject the rest with a
@@ -12,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.model.base import invalid, require_object, scalar_to_str
+from core.model.base import MAX_ID, invalid, require_object, scalar_to_str
 from core.model.jobs import MAX_IDEMPOTENCY_TOKEN
 
-MAX_ID = 2**63 - 1
 MAX_LEGACY_PARAM_BYTES = 10_000
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
@@ -99,12 +99,39 @@ class RunNowRequest:
 
     def overriding_parameters(self) -> dict[str, Any]:
         """The legacy parameter fields as given, for `Run.overriding_parameters` (runs/get echoes them)."""
-        out: dict[str, Any] = {}
-        for name in _LEGACY_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = list(value) if isinstance(value, tuple) else dict(value)
-        return out
+        return _overriding_parameters(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRequest:
+    """A validated jobs/runs/repair body. Maps hold strings; absent fields are None.
+
+    Exactly one way of choosing tasks is set: `rerun_tasks` (task keys, in the order given, without
+    duplicates) or `rerun_all_failed_tasks`. `latest_repair_id` is the id of the latest repair as the
+    client knows it (required by Databricks from the second repair on; checking it is the service's
+    job, since only it knows the run's history). The parameters replace the run's own for the repaired
+    tasks, with the same rules as run-now.
+    """
+
+    run_id: int
+    rerun_tasks: tuple[str, ...] | None = None
+    rerun_all_failed_tasks: bool = False
+    rerun_dependent_tasks: bool = False
+    latest_repair_id: int | None = None
+    job_parameters: Mapping[str, str] | None = None
+    # legacy per-task-type parameters
+    notebook_params: Mapping[str, str] | None = None
+    python_params: tuple[str, ...] | None = None
+    python_named_params: Mapping[str, str] | None = None
+    jar_params: tuple[str, ...] | None = None
+    spark_submit_params: tuple[str, ...] | None = None
+    sql_params: Mapping[str, str] | None = None
+    dbt_commands: tuple[str, ...] | None = None
+    pipeline_params: Mapping[str, Any] | None = None
+
+    def overriding_parameters(self) -> dict[str, Any]:
+        """The legacy parameter fields as given (only those this repair sets)."""
+        return _overriding_parameters(self)
 
 
 _LEGACY_MAPS = ("notebook_params", "python_named_params", "sql_params")
@@ -112,13 +139,22 @@ _LEGACY_LISTS = ("python_params", "jar_params", "spark_submit_params", "dbt_comm
 _ASCII_ONLY = ("python_params", "spark_submit_params")
 _LEGACY_FIELDS = (*_LEGACY_MAPS, *_LEGACY_LISTS, "pipeline_params")
 
+VIEWS_TO_EXPORT = ("CODE", "DASHBOARDS", "ALL")
+
+
+def _overriding_parameters(request: RunNowRequest | RepairRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _LEGACY_FIELDS:
+        value = getattr(request, name)
+        if value is not None:
+            out[name] = list(value) if isinstance(value, tuple) else dict(value)
+    return out
+
 
 def validate_run_now(raw: Any) -> RunNowRequest:
     """Validate a jobs/run-now body. Unknown fields (e.g. `performance_target`) are ignored."""
     body = require_object(raw, "")
     values: dict[str, Any] = {"job_id": parse_id(body.get("job_id"), "job_id")}
-    if body.get("job_parameters") is not None:
-        values["job_parameters"] = _string_map(body["job_parameters"], "job_parameters")
     token = body.get("idempotency_token")
     if token is not None:
         if not isinstance(token, str) or not 1 <= len(token) <= MAX_IDEMPOTENCY_TOKEN:
@@ -132,6 +168,63 @@ def validate_run_now(raw: Any) -> RunNowRequest:
     if queue is not None:
         queue = require_object(queue, "queue")
         values["queue_enabled"] = parse_bool(queue.get("enabled"), "queue.enabled")
+    values.update(_parameters(body))
+    return RunNowRequest(**values)
+
+
+def validate_repair(raw: Any) -> RepairRequest:
+    """Validate a jobs/runs/repair body.
+
+    `run_id` may be a number or a numeric string. Exactly one of `rerun_tasks` (a non-empty array of task
+    keys) and `rerun_all_failed_tasks: true` must be given; `rerun_dependent_tasks` goes with either.
+    `job_parameters` and the legacy parameter maps follow the run-now rules. Unknown fields
+    (`performance_target`, `duration_target`) are ignored.
+    """
+    body = require_object(raw, "")
+    values: dict[str, Any] = {"run_id": parse_id(body.get("run_id"), "run_id")}
+    rerun_tasks = body.get("rerun_tasks")
+    if rerun_tasks is not None:
+        keys = _string_list(rerun_tasks, "rerun_tasks", scalars=False)
+        for i, key in enumerate(keys):
+            if not key:
+                raise invalid(f"rerun_tasks[{i}]", "must be a task key, not an empty string")
+        rerun_tasks = tuple(dict.fromkeys(keys)) or None
+    all_failed = parse_bool(body.get("rerun_all_failed_tasks"), "rerun_all_failed_tasks")
+    if rerun_tasks is not None and all_failed:
+        raise invalid(
+            "rerun_tasks",
+            "cannot be combined with rerun_all_failed_tasks: true; give the task keys or ask for every "
+            "failed task, not both",
+        )
+    if rerun_tasks is None and not all_failed:
+        raise invalid(
+            "rerun_tasks",
+            "is required: give rerun_tasks (a non-empty array of task keys) or rerun_all_failed_tasks: true",
+        )
+    values["rerun_tasks"] = rerun_tasks
+    values["rerun_all_failed_tasks"] = all_failed
+    values["rerun_dependent_tasks"] = parse_bool(body.get("rerun_dependent_tasks"), "rerun_dependent_tasks")
+    latest = body.get("latest_repair_id")
+    if latest is not None and latest != "":
+        values["latest_repair_id"] = parse_id(latest, "latest_repair_id")
+    values.update(_parameters(body))
+    return RepairRequest(**values)
+
+
+def parse_views_to_export(value: Any) -> str:
+    """runs/export `views_to_export`: CODE (the default), DASHBOARDS or ALL, in any case."""
+    if value is None or value == "":
+        return "CODE"
+    if isinstance(value, str) and value.strip().upper() in VIEWS_TO_EXPORT:
+        return value.strip().upper()
+    raise invalid("views_to_export", f"must be one of {', '.join(VIEWS_TO_EXPORT)}", value)
+
+
+def _parameters(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`job_parameters` and the legacy per-task-type parameters of run-now and repair, validated."""
+    values: dict[str, Any] = {}
+    if body.get("job_parameters") is not None:
+        values["job_parameters"] = _string_map(body["job_parameters"], "job_parameters")
     for name in _LEGACY_MAPS:
         if body.get(name) is not None:
             values[name] = _string_map(body[name], name)
@@ -153,7 +246,7 @@ def validate_run_now(raw: Any) -> RunNowRequest:
                 raise invalid(name, f"must be at most {MAX_LEGACY_PARAM_BYTES} bytes of JSON (it is {size})")
     if "jar_params" in values and "notebook_params" in values:
         raise invalid("jar_params", "cannot be combined with notebook_params")
-    return RunNowRequest(**values)
+    return values
 
 
 def _plain(value: Any) -> Any:
@@ -172,12 +265,15 @@ def _string_map(value: Any, field: str) -> dict[str, str]:
     return out
 
 
-def _string_list(value: Any, field: str, *, ascii_only: bool = False) -> tuple[str, ...]:
+def _string_list(
+    value: Any, field: str, *, ascii_only: bool = False, scalars: bool = True
+) -> tuple[str, ...]:
+    """A JSON array of strings; with `scalars`, numbers and booleans are accepted as their strings."""
     if not isinstance(value, list):
         raise invalid(field, "must be a JSON array of strings", value)
     out: list[str] = []
     for i, item in enumerate(value):
-        text = scalar_to_str(item)
+        text = scalar_to_str(item) if scalars else item
         if not isinstance(text, str):
             raise invalid(f"{field}[{i}]", "must be a string", item)
         if ascii_only and not text.isascii():

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from core.engine.states import RunIf
-from core.model.base import KEY_PATTERN, Model, ParamStr
+from core.model.base import KEY_PATTERN, MAX_ID, Model, ParamStr
 from core.model.notifications import EmailNotifications, Health, NotificationSettings, WebhookNotifications
 
 
@@ -121,8 +121,24 @@ class PipelineParams(Model):
     full_refresh: bool | None = None
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read it as 0 or 1
+        raise ValueError("must be a job id (an integer from 1 to 2**63-1), not a boolean")
+    return value
+
+
+def _id_range(value: int) -> int:
+    if not 1 <= value <= MAX_ID:
+        raise ValueError("must be a job id (an integer from 1 to 2**63-1)")
+    return value
+
+
+# A job id as run-now takes it: a JSON number or a numeric string, 1 <= id < 2**63.
+JobId = Annotated[int, BeforeValidator(_not_bool), AfterValidator(_id_range)]
+
+
 class RunJobTask(Model):
-    job_id: int = Field(ge=1, lt=2**63)
+    job_id: JobId
     job_parameters: ParamMap | None = None
     notebook_params: ParamMap | None = None
     python_params: ParamList | None = None
@@ -309,12 +325,32 @@ class NestedTask(_TaskFields):
 
 
 def _inputs_to_str(value: Any) -> Any:
-    # `inputs` is a JSON array written as a string; an array given as JSON is accepted and re-encoded.
-    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else value
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
+
+
+def _inputs_text(value: str) -> str:
+    if "{{" in value:
+        return value  # a reference (whole or inside an array), resolved and checked when the task runs
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list):
+        raise ValueError(
+            "must be a JSON array (as an array or as its JSON text) or a {{...}} reference to one"
+        )
+    return value
 
 
 class ForEachTask(Model):
-    inputs: Annotated[NonEmpty, BeforeValidator(_inputs_to_str)]
+    """`inputs` is stored as text: Databricks defines it as a string holding a JSON array or a
+    `{{...}}` reference to one. A JSON array given as such (not as text) is accepted too, and stored as
+    its compact JSON text, so jobs/get echoes `"[1,2]"` for `[1, 2]`. Text without a reference must parse
+    as a JSON array."""
+
+    inputs: Annotated[NonEmpty, BeforeValidator(_inputs_to_str), AfterValidator(_inputs_text)]
     task: NestedTask
     concurrency: int | None = Field(None, ge=1, le=100)
 

@@ -123,8 +123,10 @@ def _check_run(settings: dict[str, Any], field: str) -> None:
                 task["task_key"],
             )
         _check_task(task, path, clusters, environments)
+    nested_keys: dict[str, int] = {}
     for i, task in enumerate(tasks):
         _check_dependencies(task, join_path(tasks_path, i), by_key)
+        _check_nested_key(tasks, i, tasks_path, by_key, nested_keys)
     cycle = _find_cycle(tasks)
     if cycle:
         raise invalid(tasks_path, f"must not depend on each other in a cycle: {' -> '.join(cycle)}")
@@ -193,6 +195,35 @@ def _check_dependencies(task: Mapping[str, Any], path: str, by_key: Mapping[str,
                 f"is only allowed on a dependency on a condition_task, and {dep['task_key']!r} is not one",
                 dep["outcome"],
             )
+
+
+def _check_nested_key(
+    tasks: Sequence[Mapping[str, Any]],
+    i: int,
+    tasks_path: str,
+    by_key: Mapping[str, Mapping[str, Any]],
+    nested_keys: dict[str, int],
+) -> None:
+    """A for-each task's nested task has its own key, which its iterations carry: it must not be the key
+    of a task of the job (the for-each task itself included), nor of another for-each task's nested task.
+    `nested_keys` collects the nested keys seen so far (key -> index of the for-each task)."""
+    nested = tasks[i].get("for_each_task")
+    if nested is None:
+        return
+    key = nested["task"]["task_key"]
+    other = by_key.get(key)
+    if other is not None:
+        where = "this for-each task" if other is tasks[i] else join_path(tasks_path, tasks.index(other))
+    elif key in nested_keys:
+        where = f"the task nested in {join_path(tasks_path, nested_keys[key])}"
+    else:
+        nested_keys[key] = i
+        return
+    raise invalid(
+        join_path(tasks_path, i, "for_each_task", "task", "task_key"),
+        f"must differ from the key of every other task of the job; it is the key of {where}",
+        key,
+    )
 
 
 def _find_cycle(tasks: Sequence[Mapping[str, Any]]) -> list[str] | None:

@@ -1,19 +1,21 @@
 """An in-memory stand-in for `core.handlers.Floe`, for the API layer's own tests only.
 
-It does what the HTTP layer needs to be exercised (store jobs, make finished runs, page lists) and
-records every call, so tests can check what the layer parsed. Runs finish at once: two tasks, SUCCESS.
+It does what the HTTP layer needs to be exercised (store jobs, make finished runs, page lists, repair
+and export them) and records every call, so tests can check what the layer parsed. Runs finish at once:
+every task SUCCESS; a repair re-runs tasks as new, successful attempts. `add_view` installs a hand-built
+run (for-each iterations, queued runs, ...); `get_run` of a task run id answers its run focused on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.engine.records import Run, TaskRun, Termination
+from core.engine.records import RepairEntry, Run, TaskRun, Termination
 from core.engine.states import LifeCycle, Result, RunType, TerminationCode, TerminationType
-from core.errors import JobNotFound, RunNotFound
-from core.model import RunNowRequest, merge_update, validate_job_settings
-from core.views import JobPage, JobRecord, RunOutput, RunPage, RunView
+from core.errors import InvalidParameterValue, InvalidState, JobNotFound, RunNotFound
+from core.model import RepairRequest, RunNowRequest, merge_update, validate_job_settings
+from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 TOKEN = "good-token"
 USER = "alice@example.com"
@@ -116,6 +118,8 @@ class FakeFloe:
                 queued_time=T0 + 10,
                 start_time=T0 + 20,
                 end_time=T0 + 1000,
+                # a run_job_task "started" a child run (which the fake does not keep)
+                **({"child_run_id": self._new_id()} if "run_job_task" in t else {}),
             )
             for t in spec.get("tasks", ())
         ]
@@ -136,11 +140,121 @@ class FakeFloe:
         self.runs[run_id] = RunView(run, tasks, spec, spec.get("name", ""))
         return run
 
+    def add_view(self, view: RunView) -> RunView:
+        self.runs[view.run.run_id] = view
+        return view
+
+    def add_for_each_run(self, iterations: int, *, run_id: int = 10, job_id: int = 1) -> RunView:
+        """A running job run `run_id` whose one task, a for-each task (task run `run_id` + 1), has
+        `iterations` finished iterations (task runs 1000, 1001, ...)."""
+        item = {"task_key": "item", "notebook_task": {"notebook_path": "/Shared/item"}}
+        spec = {
+            "name": "fan",
+            "tasks": [
+                {"task_key": "each", "for_each_task": {"inputs": "{{job.parameters.items}}", "task": item}}
+            ],
+        }
+        run = Run(run_id=run_id, job_id=job_id, life_cycle=LifeCycle.RUNNING, created_time=T0, start_time=T0)
+        each = TaskRun(
+            "each", run_id + 1, run_id, life_cycle=LifeCycle.RUNNING, queued_time=T0, start_time=T0
+        )
+        done = Termination(TerminationCode.SUCCESS, TerminationType.SUCCESS)
+        tasks = [each] + [
+            TaskRun(
+                task_key="item",
+                run_id=1000 + i,
+                parent_run_id=run_id,
+                parent_task_run_id=run_id + 1,
+                iteration=i,
+                life_cycle=LifeCycle.TERMINATED,
+                result=Result.SUCCESS,
+                termination=done,
+                queued_time=T0 + i,
+                start_time=T0 + i,
+                end_time=T0 + i + 1,
+            )
+            for i in range(iterations)
+        ]
+        return self.add_view(RunView(run, tasks, spec, "fan"))
+
     def get_run(self, run_id: int) -> RunView:
         self._call("get_run", run_id=run_id)
-        if run_id not in self.runs:
-            raise RunNotFound(run_id)
-        return self.runs[run_id]
+        if run_id in self.runs:
+            return self.runs[run_id]
+        view, _ = self._find_task(run_id)
+        return replace(view, focus_task_run_id=run_id)
+
+    def _find_task(self, task_run_id: int) -> tuple[RunView, TaskRun]:
+        for view in self.runs.values():
+            for task in view.tasks:
+                if task.run_id == task_run_id:
+                    return view, task
+        raise RunNotFound(task_run_id)
+
+    def repair_run(self, request: RepairRequest, *, creator: str) -> int:
+        self._call("repair_run", request=request, creator=creator)
+        view = self.get_run(request.run_id)
+        run = view.run
+        if not run.is_final:
+            raise InvalidState(f"Run {run.run_id} is still active; only a finished run can be repaired.")
+        repairs = [e for e in run.repair_history if e.type == "REPAIR"]
+        if repairs and request.latest_repair_id != repairs[-1].id:
+            raise InvalidParameterValue(
+                f"latest_repair_id must be {repairs[-1].id}, the latest repair of run {run.run_id}."
+            )
+        latest: dict[str, TaskRun] = {}
+        for task in view.tasks:
+            if task.task_key not in latest or task.attempt_number > latest[task.task_key].attempt_number:
+                latest[task.task_key] = task
+        if request.rerun_tasks is not None:
+            unknown = [k for k in request.rerun_tasks if k not in latest]
+            if unknown:
+                raise InvalidParameterValue(f"rerun_tasks: run {run.run_id} has no task {unknown[0]!r}.")
+            keys = list(request.rerun_tasks)
+        else:
+            keys = [k for k, t in latest.items() if t.result is not Result.SUCCESS]
+        repair_id = self._new_id()
+        start = max(run.end_time, T0) + 1000
+        new = [
+            replace(
+                latest[key],
+                run_id=self._new_id(),
+                attempt_number=latest[key].attempt_number + 1,
+                original_attempt_run_id=latest[key].original_attempt_run_id or latest[key].run_id,
+                result=Result.SUCCESS,
+                termination=Termination(TerminationCode.SUCCESS, TerminationType.SUCCESS),
+                state_message="",
+                queued_time=start,
+                start_time=start + 10,
+                end_time=start + 500,
+            )
+            for key in keys
+        ]
+        entry = RepairEntry(
+            "REPAIR", repair_id, start, start + 500, tuple(t.run_id for t in new), LifeCycle.TERMINATED,
+            Result.SUCCESS,
+        )  # fmt: skip
+        repaired = replace(
+            run, result=Result.SUCCESS, end_time=start + 500, repair_history=(*run.repair_history, entry)
+        )
+        self.runs[run.run_id] = replace(view, run=repaired, tasks=[*view.tasks, *new])
+        return repair_id
+
+    def export_run(self, run_id: int, views: str) -> list[ExportedView]:
+        self._call("export_run", run_id=run_id, views=views)
+        if run_id in self.runs:
+            view = self.runs[run_id]
+            if len(view.tasks) != 1:
+                raise InvalidParameterValue(f"Run {run_id} has {len(view.tasks)} tasks; export a task run.")
+            task = view.tasks[0]
+        else:
+            view, task = self._find_task(run_id)
+        settings = next(t for t in view.spec.get("tasks", ()) if t["task_key"] == task.task_key)
+        if "notebook_task" not in settings:
+            raise InvalidParameterValue(f"Run {run_id} is not a notebook task run; only notebooks export.")
+        path = settings["notebook_task"]["notebook_path"]
+        code = ExportedView(name=path.rsplit("/", 1)[-1], content=f"<html>{path}</html>")
+        return [] if views == "DASHBOARDS" else [code]
 
     def list_runs(self, **args: Any) -> RunPage:
         self._call("list_runs", **args)
@@ -150,11 +264,13 @@ class FakeFloe:
 
     def get_run_output(self, run_id: int) -> RunOutput:
         self._call("get_run_output", run_id=run_id)
-        for view in self.runs.values():
-            for task in view.tasks:
-                if task.run_id == run_id:
-                    return RunOutput(view, task, logs=f"output of {task.task_key}\n", logs_truncated=False)
-        raise RunNotFound(run_id)
+        view, task = self._find_task(run_id)
+        settings = next((t for t in view.spec.get("tasks", ()) if t["task_key"] == task.task_key), {})
+        if "notebook_task" in settings:
+            return RunOutput(
+                view, task, notebook_output={"result": f"exit of {task.task_key}", "truncated": False}
+            )
+        return RunOutput(view, task, logs=f"output of {task.task_key}\n", logs_truncated=False)
 
     def cancel_run(self, run_id: int) -> None:
         self._call("cancel_run", run_id=run_id)

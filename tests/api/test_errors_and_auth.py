@@ -87,7 +87,7 @@ def test_malformed_bodies_are_400_malformed_request(
 
 
 def test_unknown_endpoints_are_404_endpoint_not_found(client: TestClient) -> None:
-    for path in ("/api/2.2/jobs/nope", "/api/2.3/jobs/get", "/api/2.2/jobs/runs/repair", "/elsewhere"):
+    for path in ("/api/2.2/jobs/nope", "/api/2.3/jobs/get", "/api/2.2/jobs/runs/rewind", "/elsewhere"):
         body = assert_shape(client.get(path), 404, "ENDPOINT_NOT_FOUND")
         assert path in body["message"]
 

@@ -126,3 +126,72 @@ def test_the_sdk_reassembles_2_2_pages_of_a_big_job_and_run(served: tuple[str, F
     run = w.jobs.run_now(created.job_id).result(timeout=timedelta(seconds=30))
     assert [t.task_key for t in run.tasks] == [t.task_key for t in tasks]
     assert len(w.jobs.get_run(run.run_id, include_history=True).repair_history) == 1
+
+
+def test_the_sdk_repairs_and_exports_a_run(served: tuple[str, FakeFloe]) -> None:
+    url, floe = served
+    w = WorkspaceClient(host=url, token=TOKEN)
+    notebook = jobs.Task(task_key="nb", notebook_task=jobs.NotebookTask(notebook_path="/Shared/nb"))
+    created = w.jobs.create(name="repairable", tasks=[notebook, python_task("after", "nb")])
+    run = w.jobs.run_now(created.job_id).result(timeout=timedelta(seconds=30))
+
+    waiter = w.jobs.repair_run(run_id=run.run_id, rerun_tasks=["nb"], rerun_dependent_tasks=True)
+    first = waiter.response.repair_id
+    assert isinstance(first, int) and waiter.run_id == run.run_id
+    repaired = waiter.result(timeout=timedelta(seconds=30))  # the waiter polls the original run id
+    assert repaired.run_id == run.run_id
+    assert repaired.state.life_cycle_state == jobs.RunLifeCycleState.TERMINATED
+    second = w.jobs.repair_run(run_id=run.run_id, rerun_tasks=["after"], latest_repair_id=first).response
+    assert floe.last("repair_run")["request"].latest_repair_id == first
+
+    history = w.jobs.get_run(run.run_id, include_history=True).repair_history
+    assert [(h.type, h.id) for h in history] == [
+        (jobs.RepairHistoryItemType.ORIGINAL, None),
+        (jobs.RepairHistoryItemType.REPAIR, first),
+        (jobs.RepairHistoryItemType.REPAIR, second.repair_id),
+    ]
+    assert history[1].state.result_state == jobs.RunResultState.SUCCESS
+    with pytest.raises(InvalidParameterValue, match="rerun_tasks cannot be combined"):
+        w.jobs.repair_run(run_id=run.run_id, rerun_tasks=["nb"], rerun_all_failed_tasks=True)
+
+    assert w.jobs.get_run_output(run.tasks[0].run_id).notebook_output == jobs.NotebookOutput(
+        result="exit of nb", truncated=False
+    )
+    exported = w.jobs.export_run(run.tasks[0].run_id)
+    assert [(v.name, v.type, v.content) for v in exported.views] == [
+        ("nb", jobs.ViewType.NOTEBOOK, "<html>/Shared/nb</html>")
+    ]
+    assert floe.last("export_run")["views"] == "CODE"
+    assert w.jobs.export_run(run.tasks[0].run_id, views_to_export=jobs.ViewsToExport.DASHBOARDS).views == []
+    assert floe.last("export_run")["views"] == "DASHBOARDS"
+
+
+def test_the_sdk_merges_the_iteration_pages_of_a_for_each_task_run(served: tuple[str, FakeFloe]) -> None:
+    url, floe = served
+    w = WorkspaceClient(host=url, token=TOKEN)
+    floe.add_for_each_run(230, run_id=10)
+
+    job_run = w.jobs.get_run(10)
+    assert [t.task_key for t in job_run.tasks] == ["each"]
+    stats = job_run.tasks[0].for_each_task.stats.task_run_stats
+    assert (stats.total_iterations, stats.succeeded_iterations, stats.active_iterations) == (230, 230, 0)
+
+    task_run = w.jobs.get_run(11)  # the mixin follows next_page_token and appends `iterations`
+    assert task_run.run_id == 11 and task_run.job_run_id == 10
+    assert [i.run_id for i in task_run.iterations] == list(range(1000, 1230))
+    assert [t.run_id for t in task_run.tasks] == [11]
+    assert task_run.iterations[0].state.result_state == jobs.RunResultState.SUCCESS
+
+
+def test_the_sdk_reads_the_child_run_of_a_run_job_task(served: tuple[str, FakeFloe]) -> None:
+    url, floe = served
+    w = WorkspaceClient(host=url, token=TOKEN)
+    child_job = w.jobs.create(name="child", tasks=[python_task("c")])
+    parent = w.jobs.create(
+        name="parent",
+        tasks=[jobs.Task(task_key="call", run_job_task=jobs.RunJobTask(job_id=child_job.job_id))],
+    )
+    run = w.jobs.run_now(parent.job_id).result(timeout=timedelta(seconds=30))
+    assert run.tasks[0].run_job_task.job_id == child_job.job_id
+    output = w.jobs.get_run_output(run.tasks[0].run_id)
+    assert output.run_job_output.run_id == floe.runs[run.run_id].tasks[0].child_run_id

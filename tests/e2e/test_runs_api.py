@@ -134,11 +134,12 @@ def test_cancel_all_cancels_every_active_run_of_a_job(api: httpx.Client, floe_se
     assert not floe_server.host.floe.executor.supervisor.running()
 
 
-def test_a_task_of_an_unsupported_type_fails_with_a_clear_message(floe_server: FloeServer) -> None:
+def test_tasks_that_cannot_run_fail_with_a_clear_message(floe_server: FloeServer) -> None:
     w = floe_server.client()
     job = w.jobs.create(
-        name="notebook",
+        name="not-runnable",
         tasks=[
+            jobs.Task(task_key="jar", spark_jar_task=jobs.SparkJarTask(main_class_name="com.example.Main")),
             jobs.Task(task_key="nb", notebook_task=jobs.NotebookTask(notebook_path="/Users/me/nb")),
             jobs.Task(task_key="missing", spark_python_task=jobs.SparkPythonTask(python_file="nowhere.py")),
         ],
@@ -146,5 +147,6 @@ def test_a_task_of_an_unsupported_type_fails_with_a_clear_message(floe_server: F
     run = w.jobs.run_now(job.job_id).result(timeout=WAIT)
     assert run.state.result_state == jobs.RunResultState.FAILED
     messages = {t.task_key: t.state.state_message for t in run.tasks}
-    assert "notebook_task cannot run on this host yet" in messages["nb"]
+    assert "spark_jar_task cannot run on this host yet" in messages["jar"]
+    assert "'/Users/me/nb' does not exist" in messages["nb"]
     assert "nowhere.py" in messages["missing"]

@@ -4,6 +4,8 @@ Step), with a fake clock that moves only when told to and ids that count up from
     sim = Sim.start({"tasks": [task("a"), task("b", deps=["a"])]})
     sim.started("a"); sim.ended("a")          # events for the latest attempt of a task
     assert sim.state("b") == (PENDING, None)
+
+For-each iterations are addressed by the for-each's task key and the index: `sim.run_iteration("each", 0)`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from core.engine import (
     TaskStarted,
     TerminationCode,
     apply,
+    iterations_of,
     latest_attempts,
 )
 
@@ -58,6 +61,34 @@ def condition(key: str, op: str, left: str, right: str, deps: list[str] | None =
     return spec
 
 
+def for_each(
+    key: str,
+    inputs: str,
+    nested: dict[str, Any] | None = None,
+    *,
+    concurrency: int | None = None,
+    deps: list[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A for_each_task; the nested task defaults to a notebook task called `<key>_iteration`."""
+    spec = task(key, deps, **fields)
+    del spec["notebook_task"]
+    body: dict[str, Any] = {"inputs": inputs, "task": nested or task(f"{key}_iteration")}
+    if concurrency is not None:
+        body["concurrency"] = concurrency
+    spec["for_each_task"] = body
+    return spec
+
+
+def run_job(
+    key: str, job_id: int, params: dict[str, Any] | None = None, deps: list[str] | None = None, **fields: Any
+) -> dict[str, Any]:
+    spec = task(key, deps, **fields)
+    del spec["notebook_task"]
+    spec["run_job_task"] = {"job_id": job_id, **({"job_parameters": params} if params is not None else {})}
+    return spec
+
+
 @dataclass
 class Sim:
     dag: Dag
@@ -81,6 +112,9 @@ class Sim:
         return sim
 
     # -- driving ------------------------------------------------------------------------------------
+
+    def start_run(self) -> Step:
+        return self.apply(RunStarted())
 
     def apply(self, event: Event) -> Step:
         step = apply(self.run, self.tasks, self.dag, event, self.now, lambda: next(self._ids), self.ctx)
@@ -145,3 +179,41 @@ class Sim:
 
     def run_state(self) -> tuple[LifeCycle, Result | None]:
         return self.run.life_cycle, self.run.result
+
+    def commands_of(self, kind: type, step: Step | None = None) -> list[Any]:
+        """The commands of type `kind` in the last step (or `step`)."""
+        step = step or self.last
+        return [c for c in step.commands if isinstance(c, kind)] if step else []
+
+    # -- for-each iterations ------------------------------------------------------------------------
+
+    def iterations(self, key: str) -> list[TaskRun]:
+        """The latest attempt of each iteration of the latest attempt of the for-each task `key`."""
+        return iterations_of(self.tasks, self.latest(key).run_id)
+
+    def iteration(self, key: str, index: int) -> TaskRun:
+        return self.iterations(key)[index]
+
+    def attempts_of_iteration(self, key: str, index: int) -> list[TaskRun]:
+        every = iterations_of(self.tasks, self.latest(key).run_id, all_attempts=True)
+        return [it for it in every if it.iteration == index]
+
+    def iteration_states(self, key: str) -> list[tuple[LifeCycle, Result | None]]:
+        return [(it.life_cycle, it.result) for it in self.iterations(key)]
+
+    def active_iterations(self, key: str) -> list[int]:
+        """Indexes of the iterations holding a slot (PENDING, RUNNING, WAITING_FOR_RETRY)."""
+        busy = (LifeCycle.PENDING, LifeCycle.RUNNING, LifeCycle.WAITING_FOR_RETRY)
+        return [it.iteration or 0 for it in self.iterations(key) if it.life_cycle in busy]
+
+    def iteration_started(self, key: str, index: int) -> Step:
+        return self.apply(TaskStarted(self.iteration(key, index).run_id))
+
+    def iteration_ended(
+        self, key: str, index: int, result: Result = Result.SUCCESS, message: str = ""
+    ) -> Step:
+        return self.apply(TaskEnded(self.iteration(key, index).run_id, result, message))
+
+    def run_iteration(self, key: str, index: int, result: Result = Result.SUCCESS, message: str = "") -> Step:
+        self.iteration_started(key, index)
+        return self.iteration_ended(key, index, result, message)

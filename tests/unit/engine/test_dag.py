@@ -163,6 +163,52 @@ BAD_SETTINGS = [
         {"tasks": [{"task_key": "c", "condition_task": {"op": "EQUAL_TO", "left": ["a"], "right": "b"}}]},
         "tasks[0].condition_task.left must be a string, got list.",
     ),
+    (
+        {"tasks": [{"task_key": "f", "for_each_task": "x"}]},
+        "tasks[0].for_each_task must be a JSON object, got str.",
+    ),
+    (
+        {"tasks": [{"task_key": "f", "for_each_task": {"task": task("t")}}]},
+        "tasks[0].for_each_task.inputs is required: a JSON array as a string, or a reference to one",
+    ),
+    (
+        {
+            "tasks": [
+                {"task_key": "f", "for_each_task": {"inputs": "[1]", "task": task("t"), "concurrency": 0}}
+            ]
+        },
+        "tasks[0].for_each_task.concurrency must be an integer >= 1, got 0.",
+    ),
+    (
+        {"tasks": [{"task_key": "f", "for_each_task": {"inputs": "[1]"}}]},
+        "tasks[0].for_each_task.task must be a JSON object, got null.",
+    ),
+    (
+        {"tasks": [{"task_key": "f", "for_each_task": {"inputs": "[1]", "task": {"notebook_task": {}}}}]},
+        "tasks[0].for_each_task.task.task_key is required and must be a non-empty string, got None.",
+    ),
+    (
+        {
+            "tasks": [
+                {
+                    "task_key": "f",
+                    "for_each_task": {
+                        "inputs": "[1]",
+                        "task": {"task_key": "g", "for_each_task": {"inputs": "[]", "task": task("h")}},
+                    },
+                }
+            ]
+        },
+        "tasks[0].for_each_task.task cannot itself be a for_each_task.",
+    ),
+    (
+        {"tasks": [{"task_key": "f", "for_each_task": {"inputs": "[1]", "task": task("t", max_retries=-3)}}]},
+        "tasks[0].for_each_task.task.max_retries must be an integer >= -1, got -3.",
+    ),
+    (
+        {"tasks": [{"task_key": "r", "run_job_task": {"job_id": 1, "job_parameters": ["a"]}}]},
+        "tasks[0].run_job_task.job_parameters must be a JSON object, got list.",
+    ),
 ]
 
 
@@ -183,3 +229,27 @@ def test_a_large_chain_does_not_recurse() -> None:
     dag = Dag.from_settings({"tasks": [task(f"t{i}", [f"t{i - 1}"] if i else None) for i in range(n)]})
     assert dag.order[-1] == f"t{n - 1}"
     assert dag.leaves == (f"t{n - 1}",)
+
+
+def test_a_for_each_task_and_its_nested_task() -> None:
+    nested = task("work", max_retries=2, timeout_seconds=30)
+    dag = Dag.from_settings(
+        {
+            "tasks": [
+                {"task_key": "each", "for_each_task": {"inputs": "{{job.parameters.xs}}", "task": nested}}
+            ]
+        }
+    )
+    spec = dag["each"].for_each
+    assert spec is not None
+    assert (spec.inputs, spec.concurrency) == ("{{job.parameters.xs}}", 1)
+    assert (spec.task.key, spec.task.kind, spec.task.retry.max_retries, spec.task.timeout_ms) == (
+        "work",
+        "notebook_task",
+        2,
+        30_000,
+    )
+    assert spec.task.settings == nested
+    assert dag.node_of("work", "each") is spec.task
+    assert dag.node_of("work") is None  # not a top-level task
+    assert dag.node_of("other", "each") is None

@@ -329,7 +329,9 @@ class TestTransitionTables:
         assert set(table) == set(LifeCycle)
         for state in LifeCycle:
             if state.is_final:
-                assert table[state] == frozenset()
+                # the one way out of a final state: a repair reopens a TERMINATED run
+                reopen = frozenset({R}) if table is RUN_TRANSITIONS and state is T else frozenset()
+                assert table[state] == reopen
 
     def test_illegal_task_transition_names_the_record_and_both_states(self) -> None:
         done = TaskRun(task_key="b", run_id=123, parent_run_id=1, life_cycle=T, result=OK)
@@ -339,8 +341,17 @@ class TestTransitionTables:
             check_task_transition(done, R)
 
     def test_illegal_run_transition_names_the_run_and_both_states(self) -> None:
-        with pytest.raises(IllegalTransition, match=r"^run 5 cannot go from TERMINATED to RUNNING$"):
-            check_run_transition(Run(run_id=5, job_id=1, life_cycle=T), R)
+        with pytest.raises(IllegalTransition, match=r"^run 5 cannot go from SKIPPED to RUNNING$"):
+            check_run_transition(Run(run_id=5, job_id=1, life_cycle=LifeCycle.SKIPPED), R)
+
+    def test_only_a_repair_reopens_a_finished_run(self) -> None:
+        done = Run(run_id=5, job_id=1, life_cycle=T)
+        with pytest.raises(
+            IllegalTransition,
+            match=r"^run 5 cannot go from TERMINATED to RUNNING: only a repair \(runs/repair\) reopens",
+        ):
+            check_run_transition(done, R)
+        check_run_transition(done, R, repair=True)
 
     @pytest.mark.parametrize(
         ("before", "after"),

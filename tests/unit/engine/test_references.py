@@ -354,3 +354,22 @@ def test_check_references_tolerates_odd_settings() -> None:
     check_references({})
     check_references({"tasks": [None, {"task_key": 3}, {"for_each_task": "x"}], "parameters": ["p"]})
     check_references({"tasks": 5, "parameters": "x"})
+
+
+def test_an_iteration_context_decodes_its_input() -> None:
+    ctx = ReferenceContext().for_iteration('{"city": "Oslo", "n": 2, "ok": true}')
+    assert resolve("{{input}}", ctx) == '{"city":"Oslo","n":2,"ok":true}'
+    assert [resolve(f"{{{{input.{k}}}}}", ctx) for k in ("city", "n", "ok")] == ["Oslo", "2", "true"]
+    assert resolve("{{input}}", ReferenceContext().for_iteration('"plain"')) == "plain"
+
+
+def test_a_task_that_is_not_an_iteration_keeps_its_context() -> None:
+    ctx = ReferenceContext(job_id=3)
+    assert ctx.for_iteration(None) is ctx
+    with pytest.raises(InvalidParameterValue, match=r"only exists inside the task of a for_each_task"):
+        resolve("{{input}}", ctx.for_iteration(None))
+
+
+def test_a_corrupt_iteration_input_is_reported() -> None:
+    with pytest.raises(InvalidParameterValue, match=r"^The iteration's input '\{oops' is not JSON\.$"):
+        ReferenceContext().for_iteration("{oops")

@@ -82,6 +82,27 @@ def test_scalar_parameter_values_become_strings() -> None:
     assert out["parameters"] == [{"name": "limit", "default": "10"}]
 
 
+def test_for_each_inputs_given_as_an_array_are_stored_as_its_json_text() -> None:
+    inner = task("inner")
+    out = validate_job_settings(
+        job(
+            task("f", for_each_task={"inputs": [1, "é", {"k": [2]}], "task": inner}),
+            task("g", for_each_task={"inputs": '["{{job.id}}", 2]', "task": task("inner2")}),
+            task("h", for_each_task={"inputs": [], "task": task("inner3")}),
+        )
+    )
+    assert [t["for_each_task"]["inputs"] for t in out["tasks"]] == [
+        '[1,"é",{"k":[2]}]',
+        '["{{job.id}}", 2]',
+        "[]",
+    ]
+
+
+def test_run_job_ids_may_be_numeric_strings() -> None:
+    out = validate_job_settings(job(task("r", run_job_task={"job_id": " 12 "})))
+    assert out["tasks"][0]["run_job_task"] == {"job_id": 12}
+
+
 EVERY_TASK_TYPE = [
     {"notebook_task": {"notebook_path": "/Users/me/nb", "source": "WORKSPACE"}},
     {"spark_python_task": {"python_file": "main.py", "parameters": ["a"]}},
@@ -376,6 +397,80 @@ INVALID: list[tuple[str, Any, str]] = [
         ),
         r"^settings\.tasks\[0\]\.for_each_task\.task\.for_each_task is not allowed here: "
         r"a for_each_task cannot run another for_each_task",
+    ),
+    (
+        "for_each inputs not a JSON array",
+        job(task("f", for_each_task={"inputs": "a,b", "task": task("inner")})),
+        r"^settings\.tasks\[0\]\.for_each_task\.inputs must be a JSON array \(as an array or as its JSON "
+        r"text\) or a \{\{\.\.\.\}\} reference to one; got 'a,b'\.$",
+    ),
+    (
+        "for_each inputs a JSON object",
+        job(task("f", for_each_task={"inputs": '{"a": 1}', "task": task("inner")})),
+        r"^settings\.tasks\[0\]\.for_each_task\.inputs must be a JSON array",
+    ),
+    (
+        "for_each inputs a number",
+        job(task("f", for_each_task={"inputs": 3, "task": task("inner")})),
+        r"^settings\.tasks\[0\]\.for_each_task\.inputs must be a string; got 3\.$",
+    ),
+    (
+        "for_each nested key = its own key",
+        job(task("f", for_each_task={"inputs": "[1]", "task": task("f")})),
+        r"^settings\.tasks\[0\]\.for_each_task\.task\.task_key must differ from the key of every other "
+        r"task of the job; it is the key of this for-each task; got 'f'\.$",
+    ),
+    (
+        "for_each nested key = another task's key",
+        job(task("a"), task("f", "a", for_each_task={"inputs": "[1]", "task": task("a")})),
+        r"^settings\.tasks\[1\]\.for_each_task\.task\.task_key must differ from the key of every other "
+        r"task of the job; it is the key of settings\.tasks\[0\]; got 'a'\.$",
+    ),
+    (
+        "for_each nested key = another nested key",
+        job(
+            task("f", for_each_task={"inputs": "[1]", "task": task("inner")}),
+            task("g", for_each_task={"inputs": "[2]", "task": task("inner")}),
+        ),
+        r"^settings\.tasks\[1\]\.for_each_task\.task\.task_key must differ .*; it is the key of the task "
+        r"nested in settings\.tasks\[0\]; got 'inner'\.$",
+    ),
+    (
+        "run_job without job_id",
+        job(task("r", run_job_task={"job_parameters": {"a": "b"}})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id is required\.$",
+    ),
+    (
+        "run_job job_id 0",
+        job(task("r", run_job_task={"job_id": 0})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be a job id \(an integer from 1 to 2\*\*63-1\); "
+        r"got 0\.$",
+    ),
+    (
+        "run_job job_id negative string",
+        job(task("r", run_job_task={"job_id": "-4"})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be a job id .*; got '-4'\.$",
+    ),
+    (
+        "run_job job_id 2**63",
+        job(task("r", run_job_task={"job_id": 2**63})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be a job id \(an integer from 1 to 2\*\*63-1\)",
+    ),
+    (
+        "run_job job_id boolean",
+        job(task("r", run_job_task={"job_id": True})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be a job id \(an integer from 1 to 2\*\*63-1\), "
+        r"not a boolean; got True\.$",
+    ),
+    (
+        "run_job job_id fractional",
+        job(task("r", run_job_task={"job_id": 1.5})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be an integer; got 1\.5\.$",
+    ),
+    (
+        "run_job job_id beyond 64 bits as a float",
+        job(task("r", run_job_task={"job_id": 1e19})),
+        r"^settings\.tasks\[0\]\.run_job_task\.job_id must be an integer that fits in 64 bits",
     ),
     (
         "for_each inner task without type",
