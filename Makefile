@@ -2,11 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+AF_VENV := .venv-airflow
 AZURITE := .tools/node_modules/.bin/azurite
 FLOE_HOME ?= .floe
 PORT ?= 8080
 
-.PHONY: install install-dev run test lint format java azurite clean
+.PHONY: install install-dev run test test-airflow lint format java azurite clean
 
 ## install: build .venv with Floe and its runtime dependencies (quick when nothing changed)
 install: $(VENV)/.installed
@@ -40,9 +41,21 @@ java:
 run: install
 	FLOE_WORKSPACE=$${FLOE_WORKSPACE:-$(CURDIR)/examples/workspace} $(BIN)/floe serve --home $(FLOE_HOME) --port $(PORT) --deploy examples/jobs
 
-## test: install the test dependencies and services, then run the whole suite
-test: install-dev azurite java
+## test: install the test dependencies and services, then run the whole suite (Airflow's tests included)
+test: install-dev azurite java $(AF_VENV)/.installed
 	$(BIN)/python -m pytest
+	REQUIRE_AIRFLOW_PROVIDER=1 $(AF_VENV)/bin/python -m pytest tests/airflow -p no:cacheprovider --confcutdir=tests/airflow
+
+## test-airflow: Airflow's Databricks provider against a real Floe server, from its own venv (.venv-airflow:
+## Airflow pins versions Floe cannot share)
+test-airflow: install $(AF_VENV)/.installed
+	REQUIRE_AIRFLOW_PROVIDER=1 $(AF_VENV)/bin/python -m pytest tests/airflow -p no:cacheprovider --confcutdir=tests/airflow
+
+$(AF_VENV)/.installed: requirements-airflow.txt
+	@test -x $(AF_VENV)/bin/python || $(PYTHON) -m venv $(AF_VENV)
+	$(AF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AF_VENV)/bin/python -m pip install -q -r requirements-airflow.txt
+	@touch $@
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -53,4 +66,4 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .tools/node_modules .pytest_cache
+	rm -rf $(VENV) $(AF_VENV) .tools/node_modules .pytest_cache

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from databricks.sdk.errors import InvalidParameterValue
 from databricks.sdk.service import jobs
 
 from tests.fixtures.server import FloeServer
@@ -201,7 +202,7 @@ def test_run_job_starts_another_job_and_mirrors_its_result(server: FloeServer) -
     assert child_run.trigger == jobs.TriggerType.RUN_JOB_TASK
     assert w.jobs.get_run_output(child_run.tasks[0].run_id).logs.strip() == "hello parent"
 
-    with pytest.raises(Exception, match="cycle|itself"):
+    with pytest.raises(InvalidParameterValue, match=r"would start a cycle of jobs: \d+ -> \d+ -> \d+"):
         w.jobs.update(
             child.job_id,
             new_settings=jobs.JobSettings(

@@ -5,7 +5,7 @@
 
 # COMMAND ----------
 
-# ruff: noqa: F821 (dbutils and spark are given to notebooks by the runtime)
+
 dbutils.widgets.text("greeting", "hello")
 name = dbutils.widgets.get("name")
 print(f"{dbutils.widgets.get('greeting')}, {name}")

@@ -1,5 +1,5 @@
 # Databricks notebook source
-# ruff: noqa: F821 (dbutils and spark are given to notebooks by the runtime)
+
 count = spark.range(3).count()
 dbutils.jobs.taskValues.set("count", count)
 print("count", count)
