@@ -49,6 +49,9 @@ _FLOE_ROOT = str(Path(__file__).resolve().parents[1])  # so task processes can i
 _TRACEBACK = re.compile(rb"^Traceback \(most recent call last\):$", re.MULTILINE)
 
 
+_KILLED = {Result.CANCELED: "The task was canceled.", Result.TIMEDOUT: "The task timed out."}
+
+
 def log_blob(run_id: int, task_run_id: int) -> str:
     return f"logs/{run_id}/{task_run_id}.log"
 
@@ -229,7 +232,7 @@ class TaskExecutor:
                 run_id,
                 task_run_id,
                 reason,
-                f"The task was {reason.value.lower()}",
+                _KILLED.get(reason, f"The task ended {reason.value}."),
                 exit_code=exit.exit_code,
                 values=values,
             )

@@ -325,3 +325,65 @@ def test_cancelling_a_queued_run_ends_it_at_once(server: FloeServer) -> None:
     assert w.jobs.cancel_run(second.run_id).result(timeout=WAIT).state.result_state == R.CANCELED
     assert w.jobs.cancel_run(first.run_id).result(timeout=WAIT).state.result_state == R.CANCELED
     assert time.monotonic() - started < 15
+
+
+def test_a_task_timeout_kills_the_process_and_retries_on_timeout(server: FloeServer) -> None:
+    w = server.client()
+    job = w.jobs.create(
+        name="timeouts",
+        tasks=[
+            py(
+                "slow",
+                "sleep.py",
+                "30",
+                timeout_seconds=1,
+                max_retries=1,
+                retry_on_timeout=True,
+                min_retry_interval_millis=0,
+            ),
+            py("after", "echo.py", "never", depends_on=("slow",)),
+        ],
+    )
+    started = time.monotonic()
+    run = w.jobs.run_now(job.job_id).result(timeout=WAIT)
+    assert time.monotonic() - started < 20
+    assert run.state.result_state == R.FAILED  # the run's result comes from its leaf, UPSTREAM_FAILED
+    assert "timed out" in run.state.state_message
+    attempts = sorted((t.attempt_number, t.state.result_state) for t in run.tasks if t.task_key == "slow")
+    assert attempts == [(0, R.TIMEDOUT), (1, R.TIMEDOUT)]
+    assert results(run)["after"] == R.UPSTREAM_FAILED
+    assert not server.host.floe.executor.supervisor.running()
+
+
+def test_a_job_timeout_ends_the_whole_run(server: FloeServer) -> None:
+    w = server.client()
+    job = w.jobs.create(name="job-timeout", timeout_seconds=1, tasks=[py("slow", "sleep.py", "30")])
+    started = time.monotonic()
+    run = w.jobs.run_now(job.job_id).result(timeout=WAIT)
+    assert time.monotonic() - started < 20
+    assert run.state.result_state == R.TIMEDOUT
+    assert run.state.user_cancelled_or_timedout
+    assert not server.host.floe.executor.supervisor.running()
+
+
+def test_cancelling_one_task_run_lets_the_others_finish(server: FloeServer) -> None:
+    w = server.client()
+    job = w.jobs.create(
+        name="cancel-one",
+        tasks=[
+            py("slow", "sleep.py", "30"),
+            py("quick", "sleep.py", "1"),
+            py("cleanup", "echo.py", "cleanup", depends_on=("slow",), run_if=jobs.RunIf.ALL_DONE),
+        ],
+    )
+    waiter = w.jobs.run_now(job.job_id)
+    deadline = time.monotonic() + 30
+    while True:
+        slow = next(t for t in w.jobs.get_run(waiter.run_id).tasks if t.task_key == "slow")
+        if slow.state.life_cycle_state == jobs.RunLifeCycleState.RUNNING:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    w.jobs.cancel_run(slow.run_id)
+    run = waiter.result(timeout=WAIT)
+    assert results(run) == {"slow": R.CANCELED, "quick": R.SUCCESS, "cleanup": R.SUCCESS}
