@@ -21,7 +21,7 @@ from typing import Any
 
 from core.compute.logs import TAIL_BYTES, LogShipper, read_tail
 from core.compute.process import ProcessExit, ProcessSpec, ProcessSupervisor
-from core.engine.states import Result, TerminationCode
+from core.engine.states import Result, TerminationCode, task_type
 from core.errors import InvalidParameterValue
 from core.store import BlobStore
 from core.tasks import python_script
@@ -32,19 +32,6 @@ from core.tasks.runtime.protocol import TASK_DIR_ENV
 
 log = logging.getLogger("floe.executor")
 
-TASK_TYPES = (
-    "notebook_task",
-    "spark_python_task",
-    "python_wheel_task",
-    "spark_jar_task",
-    "spark_submit_task",
-    "sql_task",
-    "condition_task",
-    "for_each_task",
-    "run_job_task",
-    "pipeline_task",
-    "dbt_task",
-)
 _FLOE_ROOT = str(Path(__file__).resolve().parents[1])  # so task processes can import core.tasks.runtime
 _TRACEBACK = re.compile(rb"^Traceback \(most recent call last\):$", re.MULTILINE)
 
@@ -97,10 +84,6 @@ class Launch:
     job_parameters: Mapping[str, str] = field(default_factory=dict)
     upstream_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     traceparent: str | None = None
-
-
-def task_type(task: Mapping[str, Any]) -> str | None:
-    return next((name for name in TASK_TYPES if name in task), None)
 
 
 class TaskExecutor:

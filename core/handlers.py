@@ -32,7 +32,7 @@ from core.engine import (
     resolve_all,
 )
 from core.engine.records import Run, TaskRun
-from core.engine.states import LifeCycle, Result, RunType, TerminationCode, TriggerType
+from core.engine.states import LifeCycle, Result, RunType, TerminationCode, TriggerType, task_type
 from core.errors import FloeError, InvalidParameterValue, InvalidState, JobNotFound, RunNotFound
 from core.executor import (
     Launch,
@@ -42,7 +42,6 @@ from core.executor import (
     read_exit,
     read_logs,
     read_trace,
-    task_type,
 )
 from core.jobs import JobService
 from core.messages import WorkMessage

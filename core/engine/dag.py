@@ -14,28 +14,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.engine.states import RunIf
+from core.engine.states import TASK_TYPES, RunIf
 from core.errors import InvalidParameterValue
 
 CONDITION_OPS = frozenset(
     {"EQUAL_TO", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN", "LESS_THAN_OR_EQUAL"}
 )
 
-# The task type fields of the Jobs API; a task has exactly one. Newer types still work: any other key
-# ending in "_task" is taken as the type (the launcher decides whether it supports it).
-TASK_TYPES = (
-    "notebook_task",
-    "spark_python_task",
-    "python_wheel_task",
-    "spark_jar_task",
-    "spark_submit_task",
-    "sql_task",
-    "condition_task",
-    "for_each_task",
-    "run_job_task",
-    "pipeline_task",
-    "dbt_task",
-)
+# Newer task types still work: any key ending in "_task" that is not in TASK_TYPES is taken as the type
+# (the launcher decides whether it supports it).
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ that is derived from the life cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class LifeCycle(StrEnum):
@@ -128,3 +130,24 @@ class RunIf(StrEnum):
     ALL_DONE = "ALL_DONE"
     AT_LEAST_ONE_FAILED = "AT_LEAST_ONE_FAILED"
     ALL_FAILED = "ALL_FAILED"
+
+
+# The task type fields of the Jobs API; a task has exactly one.
+TASK_TYPES = (
+    "notebook_task",
+    "spark_python_task",
+    "python_wheel_task",
+    "spark_jar_task",
+    "spark_submit_task",
+    "sql_task",
+    "condition_task",
+    "for_each_task",
+    "run_job_task",
+    "pipeline_task",
+    "dbt_task",
+)
+
+
+def task_type(task: Mapping[str, Any]) -> str | None:
+    """The type field a task's settings carry (e.g. "notebook_task"), or None."""
+    return next((name for name in TASK_TYPES if name in task), None)

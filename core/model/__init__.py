@@ -6,6 +6,7 @@ names the field path, the bad value and the rule, never a pydantic error.
 
 from __future__ import annotations
 
+from core.engine.states import TASK_TYPES
 from core.model.jobs import JobSettings, SubmitRun
 from core.model.requests import (
     VIEWS_TO_EXPORT,
@@ -18,7 +19,7 @@ from core.model.requests import (
     validate_repair,
     validate_run_now,
 )
-from core.model.tasks import TASK_TYPES, Task
+from core.model.tasks import Task
 from core.model.update import merge_update
 from core.model.validation import validate_job_settings, validate_submit
 

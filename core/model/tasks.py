@@ -263,19 +263,6 @@ class TaskDependency(Model):
     outcome: Literal["true", "false"] | None = None
 
 
-TASK_TYPES = (
-    "notebook_task",
-    "spark_python_task",
-    "python_wheel_task",
-    "spark_jar_task",
-    "spark_submit_task",
-    "sql_task",
-    "condition_task",
-    "for_each_task",
-    "run_job_task",
-    "pipeline_task",
-    "dbt_task",
-)
 # The ways of choosing compute; a task names at most one (none means serverless).
 COMPUTE_FIELDS = ("existing_cluster_id", "new_cluster", "job_cluster_key", "environment_key")
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from core.engine.states import TASK_TYPES
 from core.model.base import invalid, join_path, require_object, translate
 from core.model.jobs import MAX_TASKS, JobSettings, SubmitRun
-from core.model.tasks import COMPUTE_FIELDS, TASK_TYPES
+from core.model.tasks import COMPUTE_FIELDS
 
 _TASK_TYPE_LIST = ", ".join(TASK_TYPES)
 _SINGLE_TASK_FIELDS = frozenset(TASK_TYPES) | {"existing_cluster_id", "new_cluster", "libraries"}

@@ -37,10 +37,9 @@ import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from core.errors import InvalidParameterValue
 from core.tasks.notebook_source import UnsupportedNotebook, parse_source, source_language
+from core.tasks.paths import locate_file
 from core.tasks.runtime.protocol import (
     ERROR_FILE,
     EXECUTED_NOTEBOOK_FILE,
@@ -66,8 +65,6 @@ __all__ = [
 
 _FIELD = "notebook_task.notebook_path"
 _SUFFIXES = ("", ".py", ".ipynb", ".sql", ".scala", ".r")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_WORKSPACE_FUSE_PREFIX = "/Workspace/"
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _FLOE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the `core` package
 _EXIT_ERROR = "NotebookExit"
@@ -87,41 +84,8 @@ def locate_notebook(notebook_path: str, *, workspace: Path, git: bool = False) -
     Raises InvalidParameterValue for an empty value, a URI scheme other than `file:`, an absolute path
     with `git=True`, or a path that matches no file.
     """
-    value = notebook_path
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterValue(f"{_FIELD} is required: the path of the notebook to run")
-    scheme = _SCHEME.match(value)
-    if scheme is not None:
-        if scheme.group(1).lower() != "file":
-            raise InvalidParameterValue(
-                f"{_FIELD}: {value!r} is not supported; use a local path or a path relative to the workspace"
-            )
-        parts = urlsplit(value)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise InvalidParameterValue(
-                f"{_FIELD}: {value!r} is not a local file URI (use file:///absolute/path)"
-            )
-        bases = [Path(unquote(parts.path))]
-    elif value.startswith("/"):
-        if git:
-            raise InvalidParameterValue(
-                f"{_FIELD}: {value!r} must be relative to the repository root when source is GIT"
-            )
-        bases = [Path(value), workspace / value.lstrip("/")]
-        if value.startswith(_WORKSPACE_FUSE_PREFIX):
-            bases.append(workspace / value[len(_WORKSPACE_FUSE_PREFIX) :])
-    else:
-        bases = [workspace / value]
-    for base in bases:
-        for suffix in _SUFFIXES:
-            candidate = base.with_name(base.name + suffix) if suffix else base
-            if candidate.is_file():
-                return candidate.absolute()
-    if any(b.exists() for b in bases):
-        raise InvalidParameterValue(f"{_FIELD}: {value!r} is not a file")
-    tried = ", ".join(s or "no extension" for s in _SUFFIXES[:4])
-    raise InvalidParameterValue(
-        f"{_FIELD}: {value!r} does not exist on this host or under the workspace (tried {tried})"
+    return locate_file(
+        notebook_path, field=_FIELD, what="notebook to run", workspace=workspace, git=git, suffixes=_SUFFIXES
     )
 
 

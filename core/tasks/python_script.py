@@ -26,21 +26,18 @@ resolve the same way whichever folder the script is in; Python puts the script's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from core.errors import InvalidParameterValue
+from core.tasks.paths import locate_file
 
 __all__ = ["SCRUBBED_ENV", "PythonCommand", "build_command", "task_environment"]
 
 _FIELD = "spark_python_task"
 _SOURCES = ("WORKSPACE", "GIT")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_WORKSPACE_FUSE_PREFIX = "/Workspace/"
 
 # Floe's own credentials, never passed on to user code.
 SCRUBBED_ENV = frozenset(
@@ -123,37 +120,9 @@ def task_environment(
 
 
 def _locate(value: object, *, workspace: Path, git: bool) -> Path:
-    name = f"{_FIELD}.python_file"
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterValue(f"{name} is required: the path of the Python file to run")
-    scheme = _SCHEME.match(value)
-    if scheme is not None:
-        if scheme.group(1).lower() != "file":
-            raise InvalidParameterValue(
-                f"{name}: {value!r} is not supported; use a local path or a path relative to the workspace"
-            )
-        parts = urlsplit(value)
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise InvalidParameterValue(
-                f"{name}: {value!r} is not a local file URI (use file:///absolute/path)"
-            )
-        candidates = [Path(unquote(parts.path))]
-    elif value.startswith("/"):
-        if git:
-            raise InvalidParameterValue(
-                f"{name}: {value!r} must be relative to the repository root when source is GIT"
-            )
-        candidates = [Path(value), workspace / value.lstrip("/")]
-        if value.startswith(_WORKSPACE_FUSE_PREFIX):
-            candidates.append(workspace / value[len(_WORKSPACE_FUSE_PREFIX) :])
-    else:
-        candidates = [workspace / value]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.absolute()
-    if any(c.exists() for c in candidates):
-        raise InvalidParameterValue(f"{name}: {value!r} is not a file")
-    raise InvalidParameterValue(f"{name}: {value!r} does not exist on this host or under the workspace")
+    return locate_file(
+        value, field=f"{_FIELD}.python_file", what="Python file to run", workspace=workspace, git=git
+    )
 
 
 def _strings(values: object, name: str) -> list[str]:

@@ -183,7 +183,7 @@ def test_locate_git_paths_are_relative(workspace: Path) -> None:
         (
             "/Users/me/nope",
             r"notebook_task.notebook_path: '/Users/me/nope' does not exist on this host or under the "
-            r"workspace \(tried no extension, .py, .ipynb, .sql\)",
+            r"workspace \(tried no extension, .py, .ipynb, .sql, .scala, .r\)",
         ),
     ],
 )
