@@ -74,11 +74,6 @@ class RunState:
     tasks: dict[int, TaskRun]
     etags: dict[str, str]  # RowKey -> ETag of what was read
 
-    def with_step(self, run: Run, tasks: dict[int, TaskRun]) -> RunState:
-        merged = dict(self.tasks)
-        merged.update(tasks)
-        return RunState(run, merged, self.etags)
-
 
 class Repository:
     def __init__(self, storage: Storage) -> None:
@@ -185,7 +180,7 @@ class Repository:
 
     # ------------------------------------------------------------------------------------------- runs
 
-    def insert_run(self, run: Run, tasks: Iterable[TaskRun]) -> None:
+    def insert_run(self, run: Run, tasks: Iterable[TaskRun]) -> RunState:
         """Write a new run with its first task attempts, then its lookups.
 
         The run entity goes in the LAST batch of its partition: a reader that finds the run finds all
@@ -194,12 +189,13 @@ class Repository:
         partition = run_partition(run.run_id)
         task_list = list(tasks)
         chunks = [task_list[i : i + _BATCH - 1] for i in range(0, len(task_list), _BATCH - 1)] or [[]]
+        etags: dict[str, str] = {}
         for i, chunk in enumerate(chunks):
             ops = [BatchOp.insert(Entity(partition, task_row(t.run_id), encode(t))) for t in chunk]
             if i == len(chunks) - 1:
                 ops.append(BatchOp.insert(Entity(partition, RUN_ROW, encode(run))))
             try:
-                self.runs.batch(ops)
+                etags.update(_etags(self.runs.batch(ops)))
             except BatchFailed as failed:
                 if isinstance(failed.cause, EntityExists) and i == 0:
                     raise failed.cause from failed
@@ -211,6 +207,7 @@ class Repository:
         self.runindex.upsert(Entity("all", row, props))
         if not run.is_final:
             self.active.upsert(Entity("run", _pad(run.run_id), {"job_id": run.job_id}))
+        return RunState(run, {t.run_id: t for t in task_list}, etags)
 
     def _write_taskrefs(self, run_id: int, task_run_ids: Sequence[int]) -> None:
         by_partition: dict[str, list[BatchOp]] = {}
@@ -244,8 +241,9 @@ class Repository:
             raise RunNotFound(run_id)
         return decode(Run, entity.properties)
 
-    def save_step(self, state: RunState, run: Run, tasks: dict[int, TaskRun]) -> None:
-        """Commit what one engine step changed, conditional on what `state` read.
+    def save_step(self, state: RunState, run: Run, tasks: dict[int, TaskRun]) -> RunState:
+        """Commit what one engine step changed, conditional on what `state` read; returns the new state
+        with the new ETags, as a following read would find it.
 
         Raises BatchFailed (cause EtagMismatch or EntityExists) if anything changed meanwhile: the caller
         re-reads and applies its event again. Steps with more than 99 changed tasks commit in several
@@ -266,14 +264,18 @@ class Repository:
         if new_ids:
             self._write_taskrefs(run.run_id, new_ids)
         run_op = BatchOp.replace(Entity(partition, RUN_ROW, encode(run), state.etags[RUN_ROW]))
+        etags = dict(state.etags)
         while len(ops) >= _BATCH:
-            self.runs.batch(ops[: _BATCH - 1])
+            etags.update(_etags(self.runs.batch(ops[: _BATCH - 1])))
             ops = ops[_BATCH - 1 :]
-        self.runs.batch([*ops, run_op])
+        etags.update(_etags(self.runs.batch([*ops, run_op])))
         if run.is_final and not state.run.is_final:
             self.active.delete("run", _pad(run.run_id))
         elif state.run.is_final and not run.is_final:  # repaired
             self.active.upsert(Entity("run", _pad(run.run_id), {"job_id": run.job_id}))
+        merged = dict(state.tasks)
+        merged.update(tasks)
+        return RunState(run, merged, etags)
 
     def run_id_of_task(self, task_run_id: int) -> int | None:
         entity = self.taskref.get(str(task_run_id >> _TASKREF_SHIFT), _pad(task_run_id))
@@ -358,6 +360,10 @@ class Repository:
 
     def forget_host(self, host_id: str) -> None:
         self.meta.delete("host", host_id)
+
+
+def _etags(stored: list[Entity | None]) -> dict[str, str]:
+    return {e.row_key: e.etag or "" for e in stored if e is not None}
 
 
 __all__ = ["JOB_PARTITION", "Repository", "RunState", "StoredJob"]

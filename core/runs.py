@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -48,6 +49,7 @@ from core.views import RunPage, RunView
 log = logging.getLogger("floe.runs")
 
 _MAX_RACES = 50
+_CACHED_RUNS = 256
 _MAX_DELAY_S = 7 * 24 * 3600 - 60
 
 
@@ -62,6 +64,9 @@ class RunService:
         # they take turns instead of losing the race and re-reading (other hosts still race by ETag).
         self._run_locks = [threading.Lock() for _ in range(64)]
         self._dags: dict[str, Dag] = {}
+        # The last state this process committed per active run: saves a partition read per event.
+        self._states: OrderedDict[int, RunState] = OrderedDict()
+        self._states_lock = threading.Lock()
         # Set by the host that runs task processes: kill(task_run_id, reason) -> bool.
         self.kill_local: Callable[[int, str], bool] | None = None
         # Called after a run reached a final state (clean-up, notifications, queued runs).
@@ -87,11 +92,12 @@ class RunService:
             run = replace(run, created_time=run.created_time or now)
             step = apply(run, {}, dag, event, now, new_id, self.context(run, {}, spec))
             try:
-                self.repo.insert_run(step.run, step.tasks.values())
+                saved = self.repo.insert_run(step.run, step.tasks.values())
             except EntityExists:
                 run = replace(run, run_id=new_id())  # another host drew the same id in the same ms
                 continue
-            self._execute(step, RunState(step.run, dict(step.tasks), {}))
+            self._remember(saved)
+            self._execute(step, saved)
             return step.run
         raise InvalidState(f"could not allocate a run id after {_MAX_RACES} attempts")
 
@@ -130,10 +136,19 @@ class RunService:
         stamp_run: Callable[[Run], Run] | None,
     ) -> tuple[Step, RunState] | None:
         for _ in range(_MAX_RACES):
-            state = self.repo.load_run(run_id)
+            # The state this process committed last is used optimistically: if anyone wrote the run since,
+            # the commit's ETags no longer match and the loop reads it afresh. Deciding to do nothing is
+            # only ever done on a fresh read.
+            state = self._cached(run_id)
+            fresh = state is None
+            if state is None:
+                state = self.repo.load_run(run_id)
             event = make_event(state)
             if event is None:
-                return None
+                if fresh:
+                    return None
+                self._forget(run_id)
+                continue
             ref = spec_ref or state.run.spec_ref
             spec = self.repo.load_spec(ref)
             now = to_millis(self.clock.now())
@@ -147,7 +162,10 @@ class RunService:
                 self.context(state.run, state.tasks, spec),
             )
             if step.run == state.run and not step.tasks and not step.commands:
-                return None
+                if fresh:
+                    return None
+                self._forget(run_id)
+                continue
             if stamp is not None:
                 step = replace(step, tasks={tid: stamp(state, t) for tid, t in step.tasks.items()})
             if spec_ref is not None:
@@ -155,14 +173,35 @@ class RunService:
             if stamp_run is not None:
                 step = replace(step, run=stamp_run(step.run))
             try:
-                self.repo.save_step(state, step.run, dict(step.tasks))
+                saved = self.repo.save_step(state, step.run, dict(step.tasks))
             except (BatchFailed, EtagMismatch) as lost:
+                self._forget(run_id)
                 cause = getattr(lost, "cause", lost)
-                if isinstance(cause, EtagMismatch | EntityExists):
+                if isinstance(cause, EtagMismatch | EntityExists) or not fresh:
                     continue
                 raise
-            return step, state.with_step(step.run, dict(step.tasks))
+            self._remember(saved)
+            return step, saved
         raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
+
+    def _cached(self, run_id: int) -> RunState | None:
+        with self._states_lock:
+            return self._states.get(run_id)
+
+    def _forget(self, run_id: int) -> None:
+        with self._states_lock:
+            self._states.pop(run_id, None)
+
+    def _remember(self, state: RunState) -> None:
+        run_id = state.run.run_id
+        with self._states_lock:
+            if state.run.is_final:
+                self._states.pop(run_id, None)
+                return
+            self._states[run_id] = state
+            self._states.move_to_end(run_id)
+            while len(self._states) > _CACHED_RUNS:
+                self._states.popitem(last=False)
 
     def dag(self, spec_ref: str, spec: dict[str, Any]) -> Dag:
         """The parsed DAG of a spec; specs are immutable, so it is parsed once per process."""
