@@ -169,6 +169,7 @@ class TaskExecutor:
         key = str(launch.task_run_id)
         log_path = self.home / "logs" / str(launch.run_id) / f"{launch.task_run_id}.log"
         spec = ProcessSpec(key=key, argv=argv, cwd=cwd, env=env, log_path=log_path)
+        self.shipper.expect_new(log_blob(launch.run_id, launch.task_run_id))
         with self._lock:  # a kill that came between the claim and now wins: the process never starts
             reason = self._reasons.pop(key, None)
             if reason is None:

@@ -73,6 +73,12 @@ class LogShipper:
                         self._offsets[blob_path] = offset
                 return shipped
 
+    def expect_new(self, blob_path: str) -> None:
+        """Say that `blob_path` does not exist yet (a new task attempt's log), so the first `ship` appends
+        without reading the blob's size first: one storage call fewer per task."""
+        with self._lock:
+            self._offsets.setdefault(blob_path, 0)
+
     def forget(self, blob_path: str) -> None:
         """Drop what is remembered about `blob_path` (a later `ship` reads the blob's size again)."""
         with self._lock:
