@@ -240,16 +240,7 @@ class Floe:
         """A run ended: free its slot and start the queued runs that may start now; if it was started by a
         run_job_task, that task ends with the child's result."""
         if run.run_type is RunType.JOB_RUN:
-            try:
-                limit = int(
-                    self.repo.load_spec(self.repo.get_job(run.job_id).spec_ref).get("max_concurrent_runs", 1)
-                )
-            except JobNotFound:
-                limit = 0
-            for queued in self.jobs.slots.release(run.job_id, run.run_id, limit=limit):
-                self.runs.transact(
-                    queued, lambda s: Dequeue() if s.run.life_cycle is LifeCycle.QUEUED else None
-                )
+            self._promote_queued(run.job_id, run.run_id)
         if run.trigger is TriggerType.RUN_JOB_TASK and "parent_run_id" in run.trigger_info:
             ok = run.result is not None and run.result.is_success
             result = run.result.value if run.result else run.life_cycle.value
@@ -262,6 +253,15 @@ class Floe:
                     None if ok else TerminationCode.RUN_EXECUTION_ERROR,
                 )
             )
+
+    def _promote_queued(self, job_id: int, finished_run_id: int) -> None:
+        """Free the slot of a finished run (0: none) and start the job's queued runs that fit now."""
+        try:
+            limit = int(self.repo.load_spec(self.repo.get_job(job_id).spec_ref).get("max_concurrent_runs", 1))
+        except JobNotFound:
+            limit = 0
+        for queued in self.jobs.slots.release(job_id, finished_run_id, limit=limit):
+            self.runs.transact(queued, lambda s: Dequeue() if s.run.life_cycle is LifeCycle.QUEUED else None)
 
     def _start_child(self, parent: Run, command: StartChildRun) -> None:
         """Start the run of a run_job_task. Idempotent: the child run's idempotency token is the task run
@@ -456,6 +456,10 @@ class Floe:
 
     def _reconcile(self, run_id: int, dead: set[str], now_ms: int, report: TickReport) -> None:
         state = self.repo.load_run(run_id)
+        if state.run.life_cycle is LifeCycle.QUEUED:
+            # Its promotion may have been lost with a host, or the job's limit was raised since.
+            self._promote_queued(state.run.job_id, 0)
+            return
         for task in state.tasks.values():
             if task.life_cycle is LifeCycle.RUNNING and task.lease_owner in dead:
                 report.lost += 1
