@@ -83,6 +83,7 @@ class Launch:
     overriding: Mapping[str, Any]  # legacy run-now parameter maps
     job_parameters: Mapping[str, str] = field(default_factory=dict)
     upstream_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    cluster_env: Mapping[str, str] = field(default_factory=dict)  # SPARK_REMOTE of the task's cluster
     traceparent: str | None = None
 
 
@@ -164,6 +165,7 @@ class TaskExecutor:
             workspace=self.workspace,
             traceparent=launch.traceparent,
         )
+        env.update(launch.cluster_env)
         env[TASK_DIR_ENV] = str(task_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_FLOE_ROOT, env.get("PYTHONPATH")]))
         key = str(launch.task_run_id)

@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, SystemClock, to_millis
+from core.clusters import ClusterRecord, ClusterService
+from core.clusters import task_environment as cluster_environment
+from core.compute.clusters import ClusterError, ClusterState
+from core.compute.local_spark import LocalSparkProvider
 from core.compute.process import SpawnError
 from core.engine import (
     Advance,
@@ -96,6 +100,15 @@ class Floe:
                 on_ended=self._task_ended,
             )
             self.runs.kill_local = self.executor.kill
+        self.provider = LocalSparkProvider()
+        self.clusters = ClusterService(
+            storage.tables,
+            storage.blobs,
+            self.provider,
+            self.clock,
+            self.host_id,
+            log_root=settings.home / "clusters",
+        )
         self.runs.on_finished.append(self._run_finished)
         self.runs.start_child = self._start_child
         self._token_cache: dict[str, str] = {}
@@ -106,6 +119,8 @@ class Floe:
     def close(self) -> None:
         if self.executor is not None:
             self.executor.close()
+        self.clusters.close()
+        self.provider.close()
         self.storage.close()
 
     # ------------------------------------------------------------------------------------------ auth
@@ -241,6 +256,8 @@ class Floe:
         run_job_task, that task ends with the child's result."""
         if run.run_type is RunType.JOB_RUN:
             self._promote_queued(run.job_id, run.run_id)
+        if _names_compute(self.repo.load_spec(run.spec_ref)):
+            self.clusters.terminate_run_clusters(run.run_id)
         if run.trigger is TriggerType.RUN_JOB_TASK and "parent_run_id" in run.trigger_info:
             ok = run.result is not None and run.result.is_success
             result = run.result.value if run.result else run.life_cycle.value
@@ -318,6 +335,12 @@ class Floe:
             log.info("dropping %s for run %s: the run no longer exists", message.kind, message.run_id)
 
     def _start_task(self, run_id: int, task_run_id: int) -> None:
+        try:
+            cluster = self._cluster_for(run_id, task_run_id)  # the attempt stays PENDING meanwhile
+        except FloeError as bad:
+            code = TerminationCode.CLUSTER_ERROR
+            self._task_ended(Outcome(run_id, task_run_id, Result.FAILED, bad.message, code))
+            return
         resolved: dict[str, Any] = {}
         child: list[tuple[Run, StartChildRun]] = []
 
@@ -352,7 +375,12 @@ class Floe:
                     resolved["error"] = bad.message
             upstream = {key: dict(v) for key, v in ctx.task_values.items() if key != task.task_key}
             resolved.update(settings=settings, values=values, upstream=upstream)
-            return dataclasses.replace(task, lease_owner=self.host_id, resolved_values=values or None)
+            return dataclasses.replace(
+                task,
+                lease_owner=self.host_id,
+                resolved_values=values or None,
+                cluster_id=cluster.cluster_id if cluster else None,
+            )
 
         step = self.runs.transact(run_id, claim, stamp=stamp)
         for parent, command in child:
@@ -384,6 +412,7 @@ class Floe:
                     overriding=step.run.overriding_parameters,
                     job_parameters=step.run.job_parameters,
                     upstream_values=resolved["upstream"],
+                    cluster_env=cluster_environment(cluster) if cluster else {},
                     traceparent=step.run.traceparent,
                 )
             )
@@ -405,26 +434,65 @@ class Floe:
                 )
             )
 
+    def _cluster_for(self, run_id: int, task_run_id: int) -> ClusterRecord | None:
+        """The RUNNING cluster a pending attempt runs on, started first if it must be (blocking, about ten
+        seconds for a new local cluster); None for a task that names no compute."""
+        state = self.runs.peek(run_id)
+        task = state.tasks.get(task_run_id)
+        if task is None or task.life_cycle is not LifeCycle.PENDING:
+            return None
+        spec = self.repo.load_spec(state.run.spec_ref)
+        settings = _task_settings(spec, task.task_key)
+        creator = state.run.creator_user_name
+        if settings.get("job_cluster_key"):
+            key = str(settings["job_cluster_key"])
+            clusters = {
+                c.get("job_cluster_key"): c.get("new_cluster") for c in spec.get("job_clusters") or []
+            }
+            if not clusters.get(key):
+                raise InvalidParameterValue(f"job_cluster_key {key!r} is not one of the job's job_clusters")
+            return self.clusters.ensure_job_cluster(run_id, key, clusters[key], creator=creator)
+        if settings.get("new_cluster"):
+            key = f"__task_{task.task_key}"
+            return self.clusters.ensure_job_cluster(run_id, key, settings["new_cluster"], creator=creator)
+        if settings.get("existing_cluster_id"):
+            cluster_id = str(settings["existing_cluster_id"])
+            self.clusters.start(cluster_id)  # a no-op when it is running or starting
+            record = self.clusters.wait_until(
+                cluster_id, (ClusterState.RUNNING, ClusterState.ERROR, ClusterState.TERMINATED)
+            )
+            if record.state is not ClusterState.RUNNING:
+                raise ClusterError(f"Cluster {cluster_id} is {record.state.value}: {record.state_message}")
+            return record
+        return None
+
     def _task_ended(self, outcome: Outcome) -> None:
+        tid = outcome.task_run_id
+        values, values_ref = outcome.values or None, None
+        if values and len(json.dumps(values)) > INLINE_VALUES_CHARS:
+            values, values_ref = None, self.repo.save_values(outcome.run_id, tid, values)
+
+        def with_values(state: RunState) -> RunState:
+            # The task values belong to the step that ends the attempt: downstream conditions and
+            # for-each inputs evaluated in that same step can read them.
+            task = state.tasks.get(tid)
+            if task is None or task.is_final or not (values or values_ref):
+                return state
+            tasks = {**state.tasks, tid: dataclasses.replace(task, values=values, values_ref=values_ref)}
+            return RunState(state.run, tasks, state.etags)
+
         def ended(state: RunState) -> Any:
-            task = state.tasks.get(outcome.task_run_id)
+            task = state.tasks.get(tid)
             if task is None or task.is_final:
                 return None
-            return TaskEnded(
-                outcome.task_run_id, outcome.result, outcome.message, outcome.code, outcome.exit_code
-            )
-
-        values, values_ref = outcome.values, None
-        if values and len(json.dumps(values)) > INLINE_VALUES_CHARS:
-            values, values_ref = None, self.repo.save_values(outcome.run_id, outcome.task_run_id, values)
+            return TaskEnded(tid, outcome.result, outcome.message, outcome.code, outcome.exit_code)
 
         def stamp(state: RunState, task: TaskRun) -> TaskRun:
-            if task.run_id != outcome.task_run_id:
+            if task.run_id != tid or outcome.result is Result.SUCCESS:
                 return task
-            error = outcome.message or None if outcome.result is not Result.SUCCESS else None
-            return dataclasses.replace(task, error=error, values=values or None, values_ref=values_ref)
+            return dataclasses.replace(task, error=outcome.message or None)
 
-        self.runs.transact(outcome.run_id, ended, stamp=stamp)
+        self.runs.transact(outcome.run_id, ended, stamp=stamp, prepare=with_values)
 
     # ------------------------------------------------------------------------------------------ tick
 
@@ -450,6 +518,11 @@ class Floe:
                 continue
             except Exception:
                 log.exception("could not reconcile run %s", run_id)
+        try:
+            live = {h for h in hosts if h not in dead} | {self.host_id}
+            self.clusters.reap_orphans(self.repo.active_run_ids(), live)
+        except Exception:
+            log.exception("could not reap orphan clusters")
         for host in dead:
             self.repo.forget_host(host)
         return report
@@ -476,6 +549,11 @@ class Floe:
                 report.redriven += 1
                 self.runs.send(WorkMessage("task.start", run_id, task.run_id))
         self.runs.transact(run_id, lambda s: None if s.run.is_final else Advance())
+
+
+def _names_compute(spec: dict[str, Any]) -> bool:
+    """Whether a run of these settings can have job clusters to terminate."""
+    return bool(spec.get("job_clusters")) or any(t.get("new_cluster") for t in spec.get("tasks") or [])
 
 
 def _task_settings(spec: dict[str, Any], task_key: str) -> dict[str, Any]:

@@ -111,16 +111,18 @@ class RunService:
         *,
         spec_ref: str | None = None,
         stamp_run: Callable[[Run], Run] | None = None,
+        prepare: Callable[[RunState], RunState] | None = None,
     ) -> Step | None:
         """Apply one event to the run and commit it, then carry out the step's commands.
 
         `make_event` sees the fresh state and may return None to do nothing. `stamp` may add host-side
         fields (a lease, resolved values) to the task runs the step changed, and `stamp_run` to the run,
         in the same write. `spec_ref` switches the run to other settings (a repair runs the job's current
-        ones). Returns the committed step (None when nothing changed).
+        ones). `prepare` amends the state the engine sees (what an ending attempt produced, so the same step
+        can resolve references to it). Returns the committed step (None when nothing changed).
         """
         with self._run_locks[run_id % len(self._run_locks)]:
-            done = self._commit(run_id, make_event, stamp, spec_ref, stamp_run)
+            done = self._commit(run_id, make_event, stamp, spec_ref, stamp_run, prepare)
         if done is None:
             return None
         step, state = done
@@ -134,6 +136,7 @@ class RunService:
         stamp: Callable[[RunState, TaskRun], TaskRun] | None,
         spec_ref: str | None,
         stamp_run: Callable[[Run], Run] | None,
+        prepare: Callable[[RunState], RunState] | None,
     ) -> tuple[Step, RunState] | None:
         for _ in range(_MAX_RACES):
             # The state this process committed last is used optimistically: if anyone wrote the run since,
@@ -143,6 +146,8 @@ class RunService:
             fresh = state is None
             if state is None:
                 state = self.repo.load_run(run_id)
+            if prepare is not None:
+                state = prepare(state)
             event = make_event(state)
             if event is None:
                 if fresh:
@@ -183,6 +188,11 @@ class RunService:
             self._remember(saved)
             return step, saved
         raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
+
+    def peek(self, run_id: int) -> RunState:
+        """The run as this process last committed it, or as stored: for decisions that a later
+        conditional commit re-checks."""
+        return self._cached(run_id) or self.repo.load_run(run_id)
 
     def _cached(self, run_id: int) -> RunState | None:
         with self._states_lock:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from core.api import jobs, runs
+from core.api import clusters, jobs, runs
 from core.api.auth import authenticate
 from core.api.call import API_VERSIONS, Call, Endpoint
 from core.api.errors import (
@@ -57,7 +57,7 @@ def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
     )
     the_clock = clock or SystemClock()
     for version in API_VERSIONS:
-        for method, path, endpoint in (*jobs.ROUTES, *runs.ROUTES):
+        for method, path, endpoint in (*jobs.ROUTES, *runs.ROUTES, *clusters.ROUTES):
             app.add_route(
                 f"/api/{version}/{path}",
                 _route(floe, the_clock, version, method, endpoint),

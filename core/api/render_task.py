@@ -170,6 +170,7 @@ def render_task_run(
             "run_id": task.run_id,
             "attempt_number": task.attempt_number,
             "original_attempt_run_id": task.original_attempt_run_id or task.run_id,
+            **({"cluster_instance": {"cluster_id": task.cluster_id}} if task.cluster_id else {}),
             "start_time": started,
             "end_time": task.end_time,
             "setup_duration": clamp(task.start_time - task.queued_time)

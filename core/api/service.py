@@ -7,14 +7,20 @@ storage I/O); the app calls them from a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.engine.records import Run
 from core.model import RepairRequest, RunNowRequest
+
+if TYPE_CHECKING:
+    from core.api.clusters import ClustersApi
+
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 
 class FloeService(Protocol):
+    clusters: ClustersApi  # the Clusters API (`core.clusters.ClusterService`)
+
     def authenticate(self, token: str) -> str | None:
         """The user name a valid token belongs to, None for any other token."""
         ...

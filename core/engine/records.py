@@ -74,6 +74,7 @@ class TaskRun:
     # task values the attempt set (dbutils.jobs.taskValues.set): inline when small, else in a blob
     values: dict[str, Any] | None = None
     values_ref: str | None = None
+    cluster_id: str | None = None  # the cluster the attempt ran on (`cluster_instance`)
 
     @property
     def is_final(self) -> bool:

@@ -113,3 +113,25 @@ def test_bad_settings_exit_with_a_message_not_a_traceback(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "unknown setting(s) FLOE_PORTT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_example_jobs_run(floe_server) -> None:  # type: ignore[no-untyped-def]
+    """Every job in examples/ deploys and runs to SUCCESS against the example workspace."""
+    from core.model import validate_job_settings, validate_run_now
+    from core.runtime.deploy import deploy_jobs
+
+    floe = floe_server.host.floe
+    floe.settings = floe.settings  # the example workspace below
+    import shutil
+
+    shutil.copytree(REPO / "examples" / "workspace", floe_server.workspace, dirs_exist_ok=True)
+    lines = list(deploy_jobs(floe, [REPO / "examples" / "jobs"]))
+    assert all(line.startswith("created job") for line in lines), lines
+    w = WorkspaceClient(host=floe_server.url, token=floe_server.token)
+    for job in w.jobs.list():
+        run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=90))
+        assert run.state.result_state == jobs.RunResultState.SUCCESS, (
+            job.settings.name,
+            run.state.state_message,
+        )
+    assert validate_job_settings and validate_run_now
