@@ -8,6 +8,7 @@ the reason given to `kill` (CANCELED or TIMEDOUT) becomes the attempt's result.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -25,10 +26,16 @@ from core.engine.states import Result, TerminationCode, task_type
 from core.errors import InvalidParameterValue
 from core.store import BlobStore
 from core.tasks import python_script
+from core.tasks.command import Command
+from core.tasks.jar import build_jar_command
+from core.tasks.libraries import ensure_python_env, jvm_options, resolve_libraries
 from core.tasks.notebook import locate_notebook, notebook_argv
 from core.tasks.runtime.bootstrap import python_bootstrap_argv
 from core.tasks.runtime.host import TaskOutputs, read_outputs, write_inputs
 from core.tasks.runtime.protocol import TASK_DIR_ENV
+from core.tasks.spark_submit import build_spark_submit_command
+from core.tasks.sql import build_sql_command, read_sql_output
+from core.tasks.wheel import build_wheel_command
 
 log = logging.getLogger("floe.executor")
 
@@ -49,6 +56,15 @@ def trace_blob(run_id: int, task_run_id: int) -> str:
 
 def exit_blob(run_id: int, task_run_id: int) -> str:
     return f"outputs/{run_id}/{task_run_id}/exit.txt"
+
+
+def sql_blob(run_id: int, task_run_id: int) -> str:
+    return f"outputs/{run_id}/{task_run_id}/sql_output.json"
+
+
+def read_sql(blobs: BlobStore, run_id: int, task_run_id: int) -> dict[str, Any] | None:
+    blob = blobs.get(sql_blob(run_id, task_run_id))
+    return None if blob is None else json.loads(blob.data)
 
 
 def notebook_blob(run_id: int, task_run_id: int) -> str:
@@ -113,37 +129,10 @@ class TaskExecutor:
 
     def launch(self, launch: Launch) -> None:
         """Start the attempt's process. Raises InvalidParameterValue when the task cannot run as given
-        (unsupported type, missing file): the caller ends the attempt FAILED with that message."""
-        kind = task_type(launch.task)
-        widgets: dict[str, str] = {}
-        if kind == "spark_python_task":
-            command = python_script.build_command(
-                launch.task[kind],
-                python=self.python,
-                workspace=self.workspace,
-                python_params=launch.overriding.get("python_params"),
-            )
-            argv = python_bootstrap_argv(self.python, command.script, command.argv[3:])
-            cwd = command.cwd
-        elif kind == "notebook_task":
-            settings = launch.task[kind]
-            path = locate_notebook(
-                str(settings.get("notebook_path", "")),
-                workspace=self.workspace,
-                git=settings.get("source") == "GIT",
-            )
-            # A job parameter beats a base parameter of the same name; run-now notebook_params beat both.
-            widgets = {
-                **_strings(settings.get("base_parameters")),
-                **launch.job_parameters,
-                **_strings(launch.overriding.get("notebook_params")),
-            }
-            argv, cwd = notebook_argv(self.python, path), self.workspace.absolute()
-        else:
-            raise InvalidParameterValue(
-                f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this host yet; "
-                "supported here: spark_python_task, notebook_task"
-            )
+        (unsupported type, missing file) and LibraryInstallError when its libraries do not install: the
+        caller ends the attempt FAILED with that message. Installing libraries the first time blocks
+        (a cached environment is reused after)."""
+        command, widgets = self._command(launch)
         task_dir = self.home / "tasks" / str(launch.run_id) / str(launch.task_run_id)
         task_dir.mkdir(parents=True, exist_ok=True)
         write_inputs(
@@ -168,6 +157,8 @@ class TaskExecutor:
         env.update(launch.cluster_env)
         env[TASK_DIR_ENV] = str(task_dir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_FLOE_ROOT, env.get("PYTHONPATH")]))
+        env = command.environment(env)
+        argv, cwd = command.argv, command.cwd
         key = str(launch.task_run_id)
         log_path = self.home / "logs" / str(launch.run_id) / f"{launch.task_run_id}.log"
         spec = ProcessSpec(key=key, argv=argv, cwd=cwd, env=env, log_path=log_path)
@@ -181,6 +172,76 @@ class TaskExecutor:
             shutil.rmtree(task_dir, ignore_errors=True)
             stopped = Outcome(launch.run_id, launch.task_run_id, reason, "Stopped before it started.")
             self._pool.submit(self.on_ended, stopped)
+
+    def _command(self, launch: Launch) -> tuple[Command, dict[str, str]]:
+        """The command of an attempt, by task type, and the widgets a notebook reads."""
+        task, overriding, workspace = launch.task, launch.overriding, self.workspace
+        kind = task_type(task)
+        libraries = resolve_libraries(task.get("libraries") or [], workspace=workspace)
+        python = self.python
+        if libraries.has_python:
+            python = str(ensure_python_env(libraries, cache_dir=self.home / "envs", base_python=self.python))
+        master = launch.cluster_env.get("FLOE_SPARK_MASTER")
+        conf = jvm_options(libraries)
+        settings = task.get(kind or "") or {}
+        if kind == "spark_python_task":
+            script = python_script.build_command(
+                settings, python=python, workspace=workspace, python_params=overriding.get("python_params")
+            )
+            return Command(python_bootstrap_argv(python, script.script, script.argv[3:]), script.cwd), {}
+        if kind == "notebook_task":
+            path = locate_notebook(
+                str(settings.get("notebook_path", "")),
+                workspace=workspace,
+                git=settings.get("source") == "GIT",
+            )
+            # A job parameter beats a base parameter of the same name; run-now notebook_params beat both.
+            widgets = {
+                **_strings(settings.get("base_parameters")),
+                **launch.job_parameters,
+                **_strings(overriding.get("notebook_params")),
+            }
+            return Command(notebook_argv(python, path), workspace.absolute()), widgets
+        if kind == "python_wheel_task":
+            return build_wheel_command(
+                settings,
+                python=python,
+                workspace=workspace,
+                job_parameters=launch.job_parameters,
+                python_params=overriding.get("python_params"),
+                python_named_params=overriding.get("python_named_params"),
+            ), {}
+        if kind == "spark_jar_task":
+            return build_jar_command(
+                settings,
+                jars=list(libraries.jars),
+                master=master,
+                spark_conf=conf,
+                workspace=workspace,
+                jar_params=overriding.get("jar_params"),
+            ), {}
+        if kind == "spark_submit_task":
+            return build_spark_submit_command(
+                settings,
+                workspace=workspace,
+                master=master,
+                spark_conf=conf,
+                python=python,
+                spark_submit_params=overriding.get("spark_submit_params"),
+            ), {}
+        if kind == "sql_task":
+            return build_sql_command(
+                settings,
+                python=python,
+                workspace=workspace,
+                job_parameters=launch.job_parameters,
+                sql_params=overriding.get("sql_params"),
+            ), {}
+        raise InvalidParameterValue(
+            f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this host; "
+            "supported: spark_python_task, notebook_task, python_wheel_task, spark_jar_task, "
+            "spark_submit_task, sql_task"
+        )
 
     def kill(self, task_run_id: int, reason: str) -> bool:
         """Stop an attempt of this host, or make sure it never starts if its launch is still to come.
@@ -256,6 +317,9 @@ class TaskExecutor:
             self.blobs.put(notebook_blob(run_id, task_run_id), outputs.executed_notebook.read_bytes())
         if outputs.error_trace:
             self.blobs.put(trace_blob(run_id, task_run_id), outputs.error_trace.encode())
+        sql_output = read_sql_output(self.home / "tasks" / str(run_id) / str(task_run_id))
+        if sql_output is not None:
+            self.blobs.put(sql_blob(run_id, task_run_id), json.dumps(sql_output).encode())
 
     def _error_from_log(self, exit: ProcessExit, run_id: int, task_run_id: int) -> str:
         """The error a user wants first: the last line of a Python traceback if there is one (its whole

@@ -45,7 +45,9 @@ from core.executor import (
     notebook_blob,
     read_exit,
     read_logs,
+    read_sql,
     read_trace,
+    trace_blob,
 )
 from core.jobs import JobService
 from core.messages import WorkMessage
@@ -54,6 +56,7 @@ from core.repository import Repository, RunState
 from core.runs import RunService
 from core.settings import Settings
 from core.store import Storage
+from core.tasks.libraries import LibraryInstallError
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 log = logging.getLogger("floe")
@@ -247,6 +250,7 @@ class Floe:
             error=(task.error or task.state_message or None) if failed else None,
             error_trace=trace if failed else None,
             notebook_output=read_exit(self.storage.blobs, state.run.run_id, task.run_id),
+            sql_output=read_sql(self.storage.blobs, state.run.run_id, task.run_id),
         )
 
     # ------------------------------------------------------------------------------ runs among runs
@@ -416,6 +420,10 @@ class Floe:
                     traceparent=step.run.traceparent,
                 )
             )
+        except LibraryInstallError as bad:
+            self.storage.blobs.put(trace_blob(run_id, task_run_id), bad.output.encode(errors="replace"))
+            code = TerminationCode.LIBRARY_INSTALLATION_ERROR
+            self._task_ended(Outcome(run_id, task_run_id, Result.FAILED, bad.message, code))
         except (InvalidParameterValue, SpawnError) as bad:
             self._task_ended(
                 Outcome(

@@ -78,6 +78,7 @@ class RunOutput:
     error: str | None = None
     error_trace: str | None = None
     notebook_output: Mapping[str, Any] | None = None
+    sql_output: Mapping[str, Any] | None = None  # a sql_task's last result: {"columns", "rows", "truncated"}
 
 
 @dataclass(frozen=True, slots=True)

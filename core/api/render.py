@@ -353,6 +353,8 @@ def render_output(output: RunOutput, *, base_url: str, now_ms: int) -> dict[str,
     out: dict[str, Any] = {"metadata": metadata}
     if output.notebook_output is not None:
         out["notebook_output"] = dict(output.notebook_output)
+    if output.sql_output is not None:
+        out["sql_output"] = dict(output.sql_output)
     if output.task.child_run_id is not None:
         out["run_job_output"] = {"run_id": output.task.child_run_id}
     if output.logs is not None:

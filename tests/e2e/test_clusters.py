@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from databricks.sdk.service import jobs
@@ -98,5 +99,93 @@ def test_a_failing_run_leaves_no_spark_behind(floe_server: FloeServer) -> None:
     run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
     assert run.state.result_state == jobs.RunResultState.FAILED
     cluster_id = run.tasks[0].cluster_instance.cluster_id
+    assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
+    assert not _spark_processes({cluster_id})
+
+
+NOTEBOOK = """# Databricks notebook source
+print("notebook counted", spark.range(5).count())
+"""
+
+
+def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None:
+    import subprocess
+
+    from tests.unit.tasks.wheels import build_wheel
+
+    for tool in ("javac", "jar"):
+        if shutil.which(tool) is None:
+            service_missing(f"Java ({tool})")
+    ws = floe_server.workspace
+    floe_server.script("sum.py", SUM)
+    floe_server.script("notebooks/count.py", NOTEBOOK)
+    floe_server.script("double.sql", "SELECT CAST(:n AS INT) * 2 AS doubled")
+    build_wheel(
+        ws,
+        "floe-demo",
+        "1.0",
+        {
+            "floe_demo/__init__.py": (
+                "import sys\n\ndef main():\n    print('wheel', *sys.argv[1:], spark.range(3).count())\n"
+            )
+        },
+        entry_points={"console_scripts": {"demo": "floe_demo:main"}},
+    )
+    source = Path(__file__).parents[1] / "unit" / "tasks" / "data" / "jar"
+    subprocess.run(
+        ["javac", "-d", str(ws / "classes"), *map(str, source.rglob("*.java"))], check=True, timeout=120
+    )
+    subprocess.run(["jar", "cf", str(ws / "app.jar"), "-C", str(ws / "classes"), "."], check=True, timeout=60)
+
+    w = floe_server.client()
+    compute = jobs.compute
+    on = {"job_cluster_key": "shared"}
+    job = w.jobs.create(
+        name="all-types",
+        job_clusters=[jobs.JobCluster("shared", compute.ClusterSpec(num_workers=1))],
+        tasks=[
+            jobs.Task(task_key="notebook", notebook_task=jobs.NotebookTask("notebooks/count"), **on),
+            jobs.Task(
+                task_key="script", spark_python_task=jobs.SparkPythonTask("sum.py", parameters=["10"]), **on
+            ),
+            jobs.Task(
+                task_key="wheel",
+                python_wheel_task=jobs.PythonWheelTask(
+                    entry_point="demo", package_name="floe-demo", parameters=["hi"]
+                ),
+                libraries=[compute.Library(whl="floe_demo-1.0-py3-none-any.whl")],
+                **on,
+            ),
+            jobs.Task(
+                task_key="jar",
+                spark_jar_task=jobs.SparkJarTask(main_class_name="floe.demo.Main", parameters=["a", "b"]),
+                libraries=[compute.Library(jar="app.jar")],
+                **on,
+            ),
+            jobs.Task(
+                task_key="sql",
+                sql_task=jobs.SqlTask(
+                    warehouse_id="local", file=jobs.SqlTaskFile("double.sql"), parameters={"n": "21"}
+                ),
+                **on,
+            ),
+        ],
+    )
+    run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=280))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS, {
+        t.task_key: t.state.state_message for t in run.tasks
+    }
+    by_key = {t.task_key: t for t in run.tasks}
+    assert {t.cluster_instance.cluster_id for t in run.tasks} == {
+        by_key["script"].cluster_instance.cluster_id
+    }
+    logs = {k: (w.jobs.get_run_output(t.run_id).logs or "") for k, t in by_key.items()}
+    assert "notebook counted 5" in logs["notebook"]
+    assert "sum 45 via sc" in logs["script"]
+    assert "wheel hi 3" in logs["wheel"]
+    assert "a" in logs["jar"] and "b" in logs["jar"]
+    raw = w.api_client.do("GET", "/api/2.2/jobs/runs/get-output", query={"run_id": by_key["sql"].run_id})
+    assert raw["sql_output"]["rows"] == [[42]]
+    cluster_id = by_key["script"].cluster_instance.cluster_id
     assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
     assert not _spark_processes({cluster_id})

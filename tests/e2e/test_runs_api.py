@@ -139,7 +139,7 @@ def test_tasks_that_cannot_run_fail_with_a_clear_message(floe_server: FloeServer
     job = w.jobs.create(
         name="not-runnable",
         tasks=[
-            jobs.Task(task_key="jar", spark_jar_task=jobs.SparkJarTask(main_class_name="com.example.Main")),
+            jobs.Task(task_key="pipeline", pipeline_task=jobs.PipelineTask(pipeline_id="p-1")),
             jobs.Task(task_key="nb", notebook_task=jobs.NotebookTask(notebook_path="/Users/me/nb")),
             jobs.Task(task_key="missing", spark_python_task=jobs.SparkPythonTask(python_file="nowhere.py")),
         ],
@@ -147,6 +147,6 @@ def test_tasks_that_cannot_run_fail_with_a_clear_message(floe_server: FloeServer
     run = w.jobs.run_now(job.job_id).result(timeout=WAIT)
     assert run.state.result_state == jobs.RunResultState.FAILED
     messages = {t.task_key: t.state.state_message for t in run.tasks}
-    assert "spark_jar_task cannot run on this host yet" in messages["jar"]
+    assert "pipeline_task cannot run on this host; supported: spark_python_task" in messages["pipeline"]
     assert "'/Users/me/nb' does not exist" in messages["nb"]
     assert "nowhere.py" in messages["missing"]
