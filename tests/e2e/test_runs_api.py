@@ -150,3 +150,26 @@ def test_tasks_that_cannot_run_fail_with_a_clear_message(floe_server: FloeServer
     assert "pipeline_task cannot run on this host; supported: spark_python_task" in messages["pipeline"]
     assert "'/Users/me/nb' does not exist" in messages["nb"]
     assert "nowhere.py" in messages["missing"]
+
+
+def test_a_library_that_does_not_install_fails_the_task_with_pip_output(floe_server: FloeServer) -> None:
+    (floe_server.workspace / "broken-1.0-py3-none-any.whl").write_bytes(b"this is not a zip file")
+    floe_server.script("ok.py", "print('never')\n")
+    w = floe_server.client()
+    job = w.jobs.create(
+        name="bad-library",
+        tasks=[
+            jobs.Task(
+                task_key="t",
+                spark_python_task=jobs.SparkPythonTask(python_file="ok.py"),
+                libraries=[jobs.compute.Library(whl="broken-1.0-py3-none-any.whl")],
+            )
+        ],
+    )
+    run = w.jobs.run_now(job.job_id).result(timeout=WAIT)
+    task = run.tasks[0]
+    assert task.state.result_state == jobs.RunResultState.FAILED
+    assert task.status.termination_details.code == jobs.TerminationCodeCode.LIBRARY_INSTALLATION_ERROR
+    output = w.jobs.get_run_output(task.run_id)
+    assert "broken-1.0-py3-none-any.whl" in output.error
+    assert output.error_trace  # pip's own words
