@@ -78,16 +78,10 @@ def parse_int(value: Any, field: str, *, min: int, max: int | None = None, defau
     return number
 
 
-@dataclass(frozen=True, slots=True)
-class RunNowRequest:
-    """A validated jobs/run-now body. Maps hold strings; absent fields are None."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyParameters:
+    """The legacy per-task-type parameters of run-now and repair (deprecated for `job_parameters`)."""
 
-    job_id: int
-    job_parameters: Mapping[str, str] | None = None
-    idempotency_token: str | None = None
-    only: tuple[str, ...] | None = None
-    queue_enabled: bool | None = None  # `queue.enabled` when given; None = the job's own setting
-    # legacy per-task-type parameters
     notebook_params: Mapping[str, str] | None = None
     python_params: tuple[str, ...] | None = None
     python_named_params: Mapping[str, str] | None = None
@@ -98,12 +92,23 @@ class RunNowRequest:
     pipeline_params: Mapping[str, Any] | None = None
 
     def overriding_parameters(self) -> dict[str, Any]:
-        """The legacy parameter fields as given, for `Run.overriding_parameters` (runs/get echoes them)."""
+        """The fields as given, for `Run.overriding_parameters` (runs/get echoes them)."""
         return _overriding_parameters(self)
 
 
-@dataclass(frozen=True, slots=True)
-class RepairRequest:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunNowRequest(LegacyParameters):
+    """A validated jobs/run-now body. Maps hold strings; absent fields are None."""
+
+    job_id: int
+    job_parameters: Mapping[str, str] | None = None
+    idempotency_token: str | None = None
+    only: tuple[str, ...] | None = None
+    queue_enabled: bool | None = None  # `queue.enabled` when given; None = the job's own setting
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairRequest(LegacyParameters):
     """A validated jobs/runs/repair body. Maps hold strings; absent fields are None.
 
     Exactly one way of choosing tasks is set: `rerun_tasks` (task keys, in the order given, without
@@ -119,19 +124,6 @@ class RepairRequest:
     rerun_dependent_tasks: bool = False
     latest_repair_id: int | None = None
     job_parameters: Mapping[str, str] | None = None
-    # legacy per-task-type parameters
-    notebook_params: Mapping[str, str] | None = None
-    python_params: tuple[str, ...] | None = None
-    python_named_params: Mapping[str, str] | None = None
-    jar_params: tuple[str, ...] | None = None
-    spark_submit_params: tuple[str, ...] | None = None
-    sql_params: Mapping[str, str] | None = None
-    dbt_commands: tuple[str, ...] | None = None
-    pipeline_params: Mapping[str, Any] | None = None
-
-    def overriding_parameters(self) -> dict[str, Any]:
-        """The legacy parameter fields as given (only those this repair sets)."""
-        return _overriding_parameters(self)
 
 
 _LEGACY_MAPS = ("notebook_params", "python_named_params", "sql_params")
