@@ -125,13 +125,17 @@ def job_cluster_id(run_id: int, job_cluster_key: str) -> str:
 
 
 def task_environment(record: ClusterRecord) -> dict[str, str]:
-    """What a task process on this cluster gets in its environment: `SPARK_REMOTE` for a Spark Connect
-    endpoint, else `FLOE_SPARK_MASTER` (a `spark://` master for a classic session)."""
+    """What a task process on this cluster gets in its environment: `SPARK_REMOTE` for its Spark Connect
+    endpoint (sessions of Python code and notebooks) and `FLOE_SPARK_MASTER` for its `spark://` master
+    (what spark-submit and JAR tasks submit to), each when the cluster has it."""
+    env = {}
     if record.spark_connect_url:
-        return {"SPARK_REMOTE": record.spark_connect_url}
+        env["SPARK_REMOTE"] = record.spark_connect_url
     if record.master_url:
-        return {"FLOE_SPARK_MASTER": record.master_url}
-    raise InvalidState(f"Cluster {record.cluster_id} is {record.state.value} and has no endpoint.")
+        env["FLOE_SPARK_MASTER"] = record.master_url
+    if not env:
+        raise InvalidState(f"Cluster {record.cluster_id} is {record.state.value} and has no endpoint.")
+    return env
 
 
 class ClusterService:

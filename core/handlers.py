@@ -459,10 +459,13 @@ class Floe:
             }
             if not clusters.get(key):
                 raise InvalidParameterValue(f"job_cluster_key {key!r} is not one of the job's job_clusters")
-            return self.clusters.ensure_job_cluster(run_id, key, clusters[key], creator=creator)
+            users = [t for t in spec.get("tasks") or [] if t.get("job_cluster_key") == key]
+            cluster_spec = _with_master(clusters[key], users)
+            return self.clusters.ensure_job_cluster(run_id, key, cluster_spec, creator=creator)
         if settings.get("new_cluster"):
             key = f"__task_{task.task_key}"
-            return self.clusters.ensure_job_cluster(run_id, key, settings["new_cluster"], creator=creator)
+            cluster_spec = _with_master(settings["new_cluster"], [settings])
+            return self.clusters.ensure_job_cluster(run_id, key, cluster_spec, creator=creator)
         if settings.get("existing_cluster_id"):
             cluster_id = str(settings["existing_cluster_id"])
             self.clusters.start(cluster_id)  # a no-op when it is running or starting
@@ -557,6 +560,16 @@ class Floe:
                 report.redriven += 1
                 self.runs.send(WorkMessage("task.start", run_id, task.run_id))
         self.runs.transact(run_id, lambda s: None if s.run.is_final else Advance())
+
+
+def _with_master(cluster_spec: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A local cluster is a Spark Connect server over `local[N]` unless a task on it submits applications
+    (JAR, spark-submit): those need a master to submit to, so the cluster runs a standalone master and
+    workers under its Connect server."""
+    if not any("spark_jar_task" in t or "spark_submit_task" in t for t in tasks):
+        return cluster_spec
+    conf = {"floe.cluster.mode": "standalone", **(cluster_spec.get("spark_conf") or {})}
+    return {**cluster_spec, "spark_conf": conf}
 
 
 def _names_compute(spec: dict[str, Any]) -> bool:

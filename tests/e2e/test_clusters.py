@@ -120,6 +120,12 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
     floe_server.script("sum.py", SUM)
     floe_server.script("notebooks/count.py", NOTEBOOK)
     floe_server.script("double.sql", "SELECT CAST(:n AS INT) * 2 AS doubled")
+    floe_server.script(
+        "app.py",
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.getOrCreate()\n"
+        "print('master', spark.sparkContext.master)\nspark.stop()\n",
+    )
     build_wheel(
         ws,
         "floe-demo",
@@ -162,6 +168,7 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
                 libraries=[compute.Library(jar="app.jar")],
                 **on,
             ),
+            jobs.Task(task_key="submit", spark_submit_task=jobs.SparkSubmitTask(parameters=["app.py"]), **on),
             jobs.Task(
                 task_key="sql",
                 sql_task=jobs.SqlTask(
@@ -184,6 +191,9 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
     assert "sum 45 via sc" in logs["script"]
     assert "wheel hi 3" in logs["wheel"]
     assert "a" in logs["jar"] and "b" in logs["jar"]
+    cluster = w.clusters.get(by_key["jar"].cluster_instance.cluster_id)
+    assert cluster.spark_conf["floe.cluster.mode"] == "standalone"  # so the JAR is submitted to its master
+    assert "master spark://127.0.0.1:" in logs["submit"]  # submitted to the cluster's master
     raw = w.api_client.do("GET", "/api/2.2/jobs/runs/get-output", query={"run_id": by_key["sql"].run_id})
     assert raw["sql_output"]["rows"] == [[42]]
     cluster_id = by_key["script"].cluster_instance.cluster_id
