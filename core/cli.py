@@ -10,10 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import FloeError
+from core.schedule.cli import app as schedule_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Floe: Lakeflow Jobs, serverless and open."
 )
+
+
+app.add_typer(schedule_app, name="schedule")
 
 
 @app.callback()

@@ -46,7 +46,27 @@ def validate_job_settings(raw: Any, *, field: str = "settings", queue_default: b
         raise invalid(join_path(field, "continuous"), "cannot be set together with schedule")
     _check_unique(settings.get("parameters", ()), "name", join_path(field, "parameters"), "parameter names")
     _check_run(settings, field)
+    _check_triggers(settings, field)
     return settings
+
+
+def _check_triggers(settings: dict[str, Any], field: str) -> None:
+    """The Quartz expression, time zone and trigger rules (`core.schedule`), checked when a job is saved."""
+    from core.schedule import validate_schedule
+    from core.schedule.triggers import validate_continuous, validate_trigger
+
+    schedule = settings.get("schedule")
+    if schedule:
+        validate_schedule(
+            schedule["quartz_cron_expression"],
+            schedule["timezone_id"],
+            expression_field=join_path(field, "schedule.quartz_cron_expression"),
+            timezone_field=join_path(field, "schedule.timezone_id"),
+        )
+    if settings.get("trigger"):
+        validate_trigger(settings["trigger"], field=join_path(field, "trigger"))
+    if settings.get("continuous"):
+        validate_continuous(settings["continuous"], field=join_path(field, "continuous"))
 
 
 def validate_submit(raw: Any) -> dict[str, Any]:

@@ -135,3 +135,34 @@ def test_the_example_jobs_run(floe_server) -> None:  # type: ignore[no-untyped-d
             run.state.state_message,
         )
     assert validate_job_settings and validate_run_now
+
+
+def test_schedule_preview_from_the_command_line() -> None:
+    args = [
+        sys.executable,
+        "-m",
+        "core",
+        "schedule",
+        "next",
+        "0 30 2 ? * SUN",
+        "--tz",
+        "America/New_York",
+        "--after",
+        "2026-03-01T00:00:00Z",
+        "-n",
+        "2",
+    ]
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    # the second Sunday is the spring-forward day: 02:30 does not exist and fires at 03:30
+    assert done.stdout.splitlines() == ["2026-03-01T02:30:00-05:00", "2026-03-08T03:30:00-04:00"]
+    bad = subprocess.run(
+        [sys.executable, "-m", "core", "schedule", "next", "0 0 12 * * *"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "exactly one of day-of-month and day-of-week must be '?'" in bad.stderr
+    assert "Traceback" not in bad.stderr

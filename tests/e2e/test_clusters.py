@@ -199,3 +199,31 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
     cluster_id = by_key["script"].cluster_instance.cluster_id
     assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
     assert not _spark_processes({cluster_id})
+
+
+def test_a_run_on_an_existing_cluster_leaves_it_running(floe_server: FloeServer) -> None:
+    floe_server.script("sum.py", SUM)
+    w = floe_server.client()
+    cluster = w.clusters.create(
+        cluster_name="shared-team", spark_version="15.4.x-scala2.12", num_workers=1
+    ).result(timeout=timedelta(seconds=180))
+    try:
+        assert cluster.state == jobs.compute.State.RUNNING
+        job = w.jobs.create(
+            name="on-existing",
+            tasks=[
+                jobs.Task(
+                    task_key="t",
+                    existing_cluster_id=cluster.cluster_id,
+                    spark_python_task=jobs.SparkPythonTask("sum.py", parameters=["4"]),
+                )
+            ],
+        )
+        run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=180))
+        assert run.state.result_state == jobs.RunResultState.SUCCESS
+        assert run.tasks[0].cluster_instance.cluster_id == cluster.cluster_id
+        assert w.jobs.get_run_output(run.tasks[0].run_id).logs.strip() == "sum 6 via sc"
+        assert w.clusters.get(cluster.cluster_id).state == jobs.compute.State.RUNNING  # runs never stop it
+    finally:
+        w.clusters.delete(cluster.cluster_id).result(timeout=timedelta(seconds=120))
+    assert not _spark_processes({cluster.cluster_id})

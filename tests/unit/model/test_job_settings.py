@@ -181,7 +181,7 @@ def test_triggers_of_each_kind_validate() -> None:
                 "min_time_between_triggers_seconds": 60,
             }
         },
-        {"table_update": {"table_names": ["c.s.t"], "condition": "ALL_UPDATED"}},
+        {"table_update": {"table_names": ["/data/delta/orders"], "condition": "ALL_UPDATED"}},
         {"job_completion": {"jobs": [{"job_id": 1, "if_status": ["SUCCESS"]}]}, "pause_status": "UNPAUSED"},
     ):
         assert validate_job_settings(job(trigger=trigger))["trigger"] == trigger
