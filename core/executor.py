@@ -8,6 +8,7 @@ the reason given to `kill` (CANCELED or TIMEDOUT) becomes the attempt's result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from core.tasks.notebook import locate_notebook, notebook_argv
 from core.tasks.runtime.bootstrap import python_bootstrap_argv
 from core.tasks.runtime.host import TaskOutputs, read_outputs, write_inputs
 from core.tasks.runtime.protocol import TASK_DIR_ENV
+from core.tasks.runtime.spark import PYFILES_ENV
 from core.tasks.spark_submit import build_spark_submit_command
 from core.tasks.sql import build_sql_command, read_sql_output
 from core.tasks.wheel import build_wheel_command
@@ -69,6 +71,10 @@ def read_sql(blobs: BlobStore, run_id: int, task_run_id: int) -> dict[str, Any] 
 
 def notebook_blob(run_id: int, task_run_id: int) -> str:
     return f"outputs/{run_id}/{task_run_id}/executed.ipynb"
+
+
+def _with_env(extra: Mapping[str, str], command: Command) -> Command:
+    return dataclasses.replace(command, env={**command.env, **extra}) if extra else command
 
 
 def _strings(mapping: Any) -> dict[str, str]:
@@ -183,12 +189,14 @@ class TaskExecutor:
             python = str(ensure_python_env(libraries, cache_dir=self.home / "envs", base_python=self.python))
         master = launch.cluster_env.get("FLOE_SPARK_MASTER")
         conf = jvm_options(libraries)
+        pyfiles = {PYFILES_ENV: os.pathsep.join(map(str, libraries.wheels))} if libraries.wheels else {}
         settings = task.get(kind or "") or {}
         if kind == "spark_python_task":
             script = python_script.build_command(
                 settings, python=python, workspace=workspace, python_params=overriding.get("python_params")
             )
-            return Command(python_bootstrap_argv(python, script.script, script.argv[3:]), script.cwd), {}
+            argv = python_bootstrap_argv(python, script.script, script.argv[3:])
+            return Command(argv, script.cwd, env=pyfiles), {}
         if kind == "notebook_task":
             path = locate_notebook(
                 str(settings.get("notebook_path", "")),
@@ -201,15 +209,18 @@ class TaskExecutor:
                 **launch.job_parameters,
                 **_strings(overriding.get("notebook_params")),
             }
-            return Command(notebook_argv(python, path), workspace.absolute()), widgets
+            return Command(notebook_argv(python, path), workspace.absolute(), env=pyfiles), widgets
         if kind == "python_wheel_task":
-            return build_wheel_command(
-                settings,
-                python=python,
-                workspace=workspace,
-                job_parameters=launch.job_parameters,
-                python_params=overriding.get("python_params"),
-                python_named_params=overriding.get("python_named_params"),
+            return _with_env(
+                pyfiles,
+                build_wheel_command(
+                    settings,
+                    python=python,
+                    workspace=workspace,
+                    job_parameters=launch.job_parameters,
+                    python_params=overriding.get("python_params"),
+                    python_named_params=overriding.get("python_named_params"),
+                ),
             ), {}
         if kind == "spark_jar_task":
             return build_jar_command(
@@ -230,12 +241,15 @@ class TaskExecutor:
                 spark_submit_params=overriding.get("spark_submit_params"),
             ), {}
         if kind == "sql_task":
-            return build_sql_command(
-                settings,
-                python=python,
-                workspace=workspace,
-                job_parameters=launch.job_parameters,
-                sql_params=overriding.get("sql_params"),
+            return _with_env(
+                pyfiles,
+                build_sql_command(
+                    settings,
+                    python=python,
+                    workspace=workspace,
+                    job_parameters=launch.job_parameters,
+                    sql_params=overriding.get("sql_params"),
+                ),
             ), {}
         raise InvalidParameterValue(
             f"task {launch.task_key!r}: {kind or 'a task without a type'} cannot run on this host; "

@@ -227,3 +227,39 @@ def test_a_run_on_an_existing_cluster_leaves_it_running(floe_server: FloeServer)
     finally:
         w.clusters.delete(cluster.cluster_id).result(timeout=timedelta(seconds=120))
     assert not _spark_processes({cluster.cluster_id})
+
+
+UDF = """
+import floe_lib
+from pyspark.sql.functions import udf
+
+double = udf(lambda x: floe_lib.double(x), "long")
+print("doubled", [r[0] for r in spark.range(3).select(double("id")).collect()])
+"""
+
+
+def test_a_wheel_library_reaches_the_clusters_executors(floe_server: FloeServer) -> None:
+    from tests.unit.tasks.wheels import build_wheel
+
+    build_wheel(
+        floe_server.workspace,
+        "floe-lib",
+        "1.0",
+        {"floe_lib/__init__.py": "def double(x):\n    return 2 * x\n"},
+    )
+    floe_server.script("udf.py", UDF)
+    w = floe_server.client()
+    job = w.jobs.create(
+        name="udf",
+        tasks=[
+            jobs.Task(
+                task_key="udf",
+                new_cluster=jobs.compute.ClusterSpec(num_workers=1),
+                libraries=[jobs.compute.Library(whl="floe_lib-1.0-py3-none-any.whl")],
+                spark_python_task=jobs.SparkPythonTask("udf.py"),
+            )
+        ],
+    )
+    run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS, run.tasks[0].state.state_message
+    assert "doubled [0, 2, 4]" in w.jobs.get_run_output(run.tasks[0].run_id).logs

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from core.tasks.runtime import dbutils, display, displayHTML, spark
+from core.tasks.runtime.spark import start_on_cluster
 from core.tasks.runtime.sql import run_sql
 
 __all__ = ["install"]
@@ -39,4 +40,5 @@ def die_with_parent() -> None:
 
 def install(shell: Any) -> None:
     shell.user_ns.update(dbutils=dbutils, spark=spark, display=display, displayHTML=displayHTML)
+    start_on_cluster(spark)
     shell.register_magic_function(_sql_magic, magic_kind="cell", magic_name="sql")

@@ -36,7 +36,37 @@ def create_session() -> Any:
             .appName(f"floe-{task}" if task else "floe")
             .config("spark.ui.enabled", "false")
         )
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if os.environ.get("SPARK_REMOTE") and os.environ.get(PYFILES_ENV):
+        _ship_pyfiles(session, os.environ[PYFILES_ENV].split(os.pathsep))
+    return session
+
+
+def start_on_cluster(spark: LazySparkSession) -> None:
+    """On Databricks `spark` exists before user code runs, and code relies on it (a `udf(...)` defined at
+    the top of a script needs an active session). A task on a cluster therefore connects at start; a task
+    without one keeps the lazy local session, created only if it uses Spark."""
+    if os.environ.get("SPARK_REMOTE"):
+        spark.session  # noqa: B018 - connecting is the point
+
+
+PYFILES_ENV = "FLOE_PYFILES"  # the task's wheel libraries, for the executors of a remote cluster
+
+
+def _ship_pyfiles(session: Any, wheels: list[str]) -> None:
+    """Make the task's wheel libraries importable by the cluster's Python workers (UDFs), as Databricks
+    installs a task's libraries on the whole cluster: each wheel goes to the Spark Connect session as a
+    Python file artifact. Spark takes zips, and a pure-Python wheel is one, so it is sent under a .zip name.
+    Locally the executors run the task's own interpreter, which has the libraries already."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="floe-pyfiles-")
+    for wheel in filter(None, wheels):
+        name = os.path.basename(wheel)
+        target = os.path.join(folder, (name[: -len(".whl")] if name.endswith(".whl") else name) + ".zip")
+        shutil.copyfile(wheel, target)
+        session.addArtifacts(target, pyfile=True)
 
 
 class LazySparkSession:

@@ -92,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     package, entry_point, *entry_args = args
 
     from core.tasks.runtime import NotebookExit, dbutils, display, displayHTML, spark
+    from core.tasks.runtime.spark import start_on_cluster
 
     builtins.dbutils = dbutils  # type: ignore[attr-defined]
     builtins.spark = spark  # type: ignore[attr-defined]
+    start_on_cluster(spark)
     builtins.display = display  # type: ignore[attr-defined]
     builtins.displayHTML = displayHTML  # type: ignore[attr-defined]
 
