@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import threading
+import zipfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,6 +72,24 @@ def read_sql(blobs: BlobStore, run_id: int, task_run_id: int) -> dict[str, Any] 
 
 def notebook_blob(run_id: int, task_run_id: int) -> str:
     return f"outputs/{run_id}/{task_run_id}/executed.ipynb"
+
+
+def site_packages_zip(python: Path) -> Path:
+    """The packages a library environment installed, as one zip its cluster's executors can import from
+    (pure-Python packages; compiled extensions cannot be imported from a zip). Made once per environment,
+    which is immutable once published."""
+    env = python.parent.parent
+    target = env / "floe-site-packages.zip"
+    if target.exists():
+        return target
+    site = next(env.glob("lib/python*/site-packages"))
+    partial = env / f".floe-site-packages.{os.getpid()}.{threading.get_ident()}.zip"
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(site.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pth":
+                archive.write(path, path.relative_to(site))
+    os.replace(partial, target)
+    return target
 
 
 def _with_env(extra: Mapping[str, str], command: Command) -> Command:
@@ -189,7 +208,10 @@ class TaskExecutor:
             python = str(ensure_python_env(libraries, cache_dir=self.home / "envs", base_python=self.python))
         master = launch.cluster_env.get("FLOE_SPARK_MASTER")
         conf = jvm_options(libraries)
-        pyfiles = {PYFILES_ENV: os.pathsep.join(map(str, libraries.wheels))} if libraries.wheels else {}
+        shipped = [str(w) for w in libraries.wheels]
+        if (libraries.pypi or libraries.requirements) and launch.cluster_env.get("SPARK_REMOTE"):
+            shipped.append(str(site_packages_zip(Path(python))))
+        pyfiles = {PYFILES_ENV: os.pathsep.join(shipped)} if shipped else {}
         settings = task.get(kind or "") or {}
         if kind == "spark_python_task":
             script = python_script.build_command(

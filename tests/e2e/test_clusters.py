@@ -263,3 +263,31 @@ def test_a_wheel_library_reaches_the_clusters_executors(floe_server: FloeServer)
     run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
     assert run.state.result_state == jobs.RunResultState.SUCCESS, run.tasks[0].state.state_message
     assert "doubled [0, 2, 4]" in w.jobs.get_run_output(run.tasks[0].run_id).logs
+
+
+def test_a_requirements_library_reaches_the_clusters_executors(floe_server: FloeServer) -> None:
+    from tests.unit.tasks.wheels import build_wheel
+
+    wheel = build_wheel(
+        floe_server.workspace,
+        "floe-lib",
+        "1.0",
+        {"floe_lib/__init__.py": "def double(x):\n    return 2 * x\n"},
+    )
+    (floe_server.workspace / "requirements.txt").write_text(f"{wheel}\n")
+    floe_server.script("udf.py", UDF)
+    w = floe_server.client()
+    job = w.jobs.create(
+        name="udf-req",
+        tasks=[
+            jobs.Task(
+                task_key="udf",
+                new_cluster=jobs.compute.ClusterSpec(num_workers=1),
+                libraries=[jobs.compute.Library(requirements="requirements.txt")],
+                spark_python_task=jobs.SparkPythonTask("udf.py"),
+            )
+        ],
+    )
+    run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS, run.tasks[0].state.state_message
+    assert "doubled [0, 2, 4]" in w.jobs.get_run_output(run.tasks[0].run_id).logs
