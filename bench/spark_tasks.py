@@ -36,6 +36,7 @@ from core.engine.states import Result
 from core.model import validate_job_settings, validate_run_now
 from core.runtime.host import LocalHost
 from core.settings import Settings
+from tests.fixtures.processes import processes_naming
 
 TITLE = "Spark tasks on a shared job cluster"
 CORES = 2  # local[2] for spark-submit, and as many worker threads for the job cluster
@@ -72,20 +73,6 @@ def _job(n: int) -> dict[str, Any]:
         ],
         "tasks": [task(i) for i in range(n)],
     }
-
-
-def spark_processes(needles: set[str]) -> list[int]:
-    """Pids of processes whose command line contains one of `needles`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if any(n in cmdline for n in needles):
-            found.append(int(pid))
-    return found
 
 
 def run_floe(n: int, root: Path, workspace: Path) -> tuple[float, str]:
@@ -159,7 +146,7 @@ def measure(n: int) -> dict[str, float]:
             (workspace / f"task_{i}.py").write_text(SCRIPT)
         floe_s, cluster_id = run_floe(n, root, workspace)
         direct_s = run_spark_submit(n, workspace)
-        left = spark_processes({cluster_id, "bench-spark-submit-", str(workspace)})
+        left = processes_naming({cluster_id, "bench-spark-submit-", str(workspace)})
         if left:
             raise RuntimeError(f"Spark processes left running: {left}")
     return {"floe_s": floe_s, "direct_s": direct_s, "ratio": direct_s / floe_s}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 from databricks.sdk.service import jobs
 
+from tests.fixtures.processes import processes_naming
 from tests.fixtures.server import FloeServer
 from tests.fixtures.services import service_missing
 
@@ -26,20 +26,6 @@ print("sum", total, "via", os.environ["SPARK_REMOTE"].split(":")[0])
 def _java() -> None:
     if shutil.which("java") is None:
         service_missing("Java")
-
-
-def _spark_processes(cluster_ids: set[str]) -> list[int]:
-    """Pids of JVMs whose command line names one of the clusters (`--name floe-<id>`)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if any(cid in cmdline for cid in cluster_ids):
-            found.append(int(pid))
-    return found
 
 
 def test_tasks_share_one_job_cluster_that_is_gone_after_the_run(floe_server: FloeServer) -> None:
@@ -80,7 +66,7 @@ def test_tasks_share_one_job_cluster_that_is_gone_after_the_run(floe_server: Flo
     assert len(cluster_ids) == 1  # one cluster for both tasks
     cluster = w.clusters.get(cluster_ids.pop())
     assert cluster.state == jobs.compute.State.TERMINATED
-    assert not _spark_processes({cluster.cluster_id})
+    assert not processes_naming({cluster.cluster_id})
 
 
 def test_a_failing_run_leaves_no_spark_behind(floe_server: FloeServer) -> None:
@@ -100,7 +86,7 @@ def test_a_failing_run_leaves_no_spark_behind(floe_server: FloeServer) -> None:
     assert run.state.result_state == jobs.RunResultState.FAILED
     cluster_id = run.tasks[0].cluster_instance.cluster_id
     assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
-    assert not _spark_processes({cluster_id})
+    assert not processes_naming({cluster_id})
 
 
 NOTEBOOK = """# Databricks notebook source
@@ -198,7 +184,7 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
     assert raw["sql_output"]["rows"] == [[42]]
     cluster_id = by_key["script"].cluster_instance.cluster_id
     assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
-    assert not _spark_processes({cluster_id})
+    assert not processes_naming({cluster_id})
 
 
 def test_a_run_on_an_existing_cluster_leaves_it_running(floe_server: FloeServer) -> None:
@@ -226,7 +212,7 @@ def test_a_run_on_an_existing_cluster_leaves_it_running(floe_server: FloeServer)
         assert w.clusters.get(cluster.cluster_id).state == jobs.compute.State.RUNNING  # runs never stop it
     finally:
         w.clusters.delete(cluster.cluster_id).result(timeout=timedelta(seconds=120))
-    assert not _spark_processes({cluster.cluster_id})
+    assert not processes_naming({cluster.cluster_id})
 
 
 UDF = """
@@ -238,34 +224,8 @@ print("doubled", [r[0] for r in spark.range(3).select(double("id")).collect()])
 """
 
 
-def test_a_wheel_library_reaches_the_clusters_executors(floe_server: FloeServer) -> None:
-    from tests.unit.tasks.wheels import build_wheel
-
-    build_wheel(
-        floe_server.workspace,
-        "floe-lib",
-        "1.0",
-        {"floe_lib/__init__.py": "def double(x):\n    return 2 * x\n"},
-    )
-    floe_server.script("udf.py", UDF)
-    w = floe_server.client()
-    job = w.jobs.create(
-        name="udf",
-        tasks=[
-            jobs.Task(
-                task_key="udf",
-                new_cluster=jobs.compute.ClusterSpec(num_workers=1),
-                libraries=[jobs.compute.Library(whl="floe_lib-1.0-py3-none-any.whl")],
-                spark_python_task=jobs.SparkPythonTask("udf.py"),
-            )
-        ],
-    )
-    run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
-    assert run.state.result_state == jobs.RunResultState.SUCCESS, run.tasks[0].state.state_message
-    assert "doubled [0, 2, 4]" in w.jobs.get_run_output(run.tasks[0].run_id).logs
-
-
-def test_a_requirements_library_reaches_the_clusters_executors(floe_server: FloeServer) -> None:
+@pytest.mark.parametrize("kind", ["whl", "requirements"])
+def test_python_libraries_reach_the_clusters_executors(floe_server: FloeServer, kind: str) -> None:
     from tests.unit.tasks.wheels import build_wheel
 
     wheel = build_wheel(
@@ -275,15 +235,16 @@ def test_a_requirements_library_reaches_the_clusters_executors(floe_server: Floe
         {"floe_lib/__init__.py": "def double(x):\n    return 2 * x\n"},
     )
     (floe_server.workspace / "requirements.txt").write_text(f"{wheel}\n")
+    library = {"whl": wheel.name, "requirements": "requirements.txt"}[kind]
     floe_server.script("udf.py", UDF)
     w = floe_server.client()
     job = w.jobs.create(
-        name="udf-req",
+        name=f"udf-{kind}",
         tasks=[
             jobs.Task(
                 task_key="udf",
                 new_cluster=jobs.compute.ClusterSpec(num_workers=1),
-                libraries=[jobs.compute.Library(requirements="requirements.txt")],
+                libraries=[jobs.compute.Library(**{kind: library})],
                 spark_python_task=jobs.SparkPythonTask("udf.py"),
             )
         ],

@@ -25,6 +25,7 @@ from core.model import validate_job_settings, validate_run_now
 from core.runtime.host import LocalHost
 from core.settings import Settings
 from core.store import Storage
+from tests.fixtures.processes import processes_naming
 from tests.fixtures.services import service_missing
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(300)]
@@ -46,21 +47,6 @@ time.sleep(600)
 def _java() -> None:
     if shutil.which("java") is None:
         service_missing("Java")
-
-
-def _processes_naming(needles: set[str]) -> list[int]:
-    """Pids of live processes whose command line names one of `needles` (a JVM of a cluster carries
-    `--name floe-<cluster id>`)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if any(n in cmdline for n in needles):
-            found.append(int(pid))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -148,7 +134,7 @@ def test_a_dead_hosts_cluster_is_gone_after_the_next_tick(
     assert cluster.state is ClusterState.RUNNING and cluster.owner_host == "host-a"
     assert cluster.handle is not None and cluster.handle.processes
     leftovers.update(p.pgid for p in cluster.handle.processes)
-    jvms = _processes_naming({cluster_id})
+    jvms = processes_naming({cluster_id})
     assert jvms, "the cluster's JVM should be running"
     task = host_a.get_run(run.run_id).tasks[0]
     assert task.life_cycle is LifeCycle.RUNNING and task.lease_owner == "host-a"
@@ -176,7 +162,7 @@ def test_a_dead_hosts_cluster_is_gone_after_the_next_tick(
     assert "host-a" in (ended.tasks[0].state_message + (ended.tasks[0].error or ""))
     assert host_b.clusters.get(cluster_id).state is ClusterState.TERMINATED
     assert not [pid for pid in jvms if _alive(pid)]
-    assert not _processes_naming({cluster_id})
+    assert not processes_naming({cluster_id})
 
 
 def test_cancelling_a_run_leaves_no_spark_behind(tmp_path: Path, leftovers: set[int]) -> None:
@@ -195,7 +181,7 @@ def test_cancelling_a_run_leaves_no_spark_behind(tmp_path: Path, leftovers: set[
         cluster = floe.clusters.get(cluster_id)
         assert cluster.state is ClusterState.RUNNING and cluster.handle is not None
         leftovers.update(p.pgid for p in cluster.handle.processes)
-        jvms = _processes_naming({cluster_id})
+        jvms = processes_naming({cluster_id})
         assert jvms
         assert floe.get_run(run.run_id).tasks[0].life_cycle is LifeCycle.RUNNING
 
@@ -211,6 +197,6 @@ def test_cancelling_a_run_leaves_no_spark_behind(tmp_path: Path, leftovers: set[
         assert cluster.state is ClusterState.TERMINATED
         assert not _alive(task_pid)
         assert not [pid for pid in jvms if _alive(pid)]
-        assert not _processes_naming({cluster_id})
+        assert not processes_naming({cluster_id})
     finally:
         host.stop()
