@@ -14,7 +14,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core.compute.logs import TAIL_BYTES, LogShipper, read_tail
-from core.compute.process import ProcessExit, ProcessSpec, ProcessSupervisor
+from core.compute.process import ProcessExit, ProcessHandle, ProcessSpec, ProcessSupervisor, process_alive
 from core.engine.states import Result, TerminationCode, task_type
 from core.errors import InvalidParameterValue
 from core.store import BlobStore
@@ -151,6 +153,8 @@ class TaskExecutor:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="floe-task-exit")
         self.supervisor = ProcessSupervisor(self._exited)
+        self._registry = home / "running"
+        self._kill_orphans()
 
     def launch(self, launch: Launch) -> None:
         """Start the attempt's process. Raises InvalidParameterValue when the task cannot run as given
@@ -192,7 +196,9 @@ class TaskExecutor:
             reason = self._reasons.pop(key, None)
             if reason is None:
                 self._runs[key] = launch.run_id
-                self.supervisor.start(spec)
+                handle = self.supervisor.start(spec)
+                self._registry.mkdir(parents=True, exist_ok=True)
+                (self._registry / f"{key}.json").write_text(handle.to_json())
         if reason is not None:
             shutil.rmtree(task_dir, ignore_errors=True)
             stopped = Outcome(launch.run_id, launch.task_run_id, reason, "Stopped before it started.")
@@ -294,6 +300,30 @@ class TaskExecutor:
         self.supervisor.close(kill=True)
         self._pool.shutdown(wait=True)
 
+    def _kill_orphans(self) -> None:
+        """Kill the task processes an earlier Floe on this home left running when it died: their attempts
+        are marked lost by `tick` (their host stopped its heartbeat), so nothing will ever read them.
+        Each running process is recorded in `<home>/running/` while it runs; a process is only killed when
+        it is still the same process (pid and start time)."""
+        for record in sorted(self._registry.glob("*.json")) if self._registry.exists() else []:
+            try:
+                handle = ProcessHandle.from_json(record.read_text())
+            except (OSError, ValueError):
+                record.unlink(missing_ok=True)
+                continue
+            if process_alive(handle):
+                log.warning(
+                    "killing task process %s (task run %s) left by an earlier Floe", handle.pid, handle.key
+                )
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    try:
+                        os.killpg(handle.pgid, sig)
+                    except (ProcessLookupError, PermissionError):
+                        break
+                    if sig is signal.SIGTERM:
+                        time.sleep(0.5)  # a grace for its clean-up, once per orphan at start-up only
+            record.unlink(missing_ok=True)
+
     def _exited(self, exit: ProcessExit) -> None:
         # Runs on the supervisor's watcher thread: hand the slow part (blob writes, storage) to the pool.
         self._pool.submit(self._finish, exit)
@@ -302,6 +332,7 @@ class TaskExecutor:
         with self._lock:
             run_id = self._runs.pop(exit.key)
             reason = self._reasons.pop(exit.key, None)
+        (self._registry / f"{exit.key}.json").unlink(missing_ok=True)
         task_run_id = int(exit.key)
         task_dir = self.home / "tasks" / str(run_id) / str(task_run_id)
         outputs = read_outputs(task_dir)
