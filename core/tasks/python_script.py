@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidParameterValue
+from core.tasks.command import string_list
 from core.tasks.paths import locate_file
 
 __all__ = ["SCRUBBED_ENV", "PythonCommand", "build_command", "task_environment"]
@@ -81,9 +82,9 @@ def build_command(
         )
     script = _locate(task.get("python_file"), workspace=workspace, git=source == "GIT")
     if python_params is not None:
-        parameters = _strings(python_params, "python_params")
+        parameters = string_list(python_params, "python_params")
     else:
-        parameters = _strings(task.get("parameters") or [], f"{_FIELD}.parameters")
+        parameters = string_list(task.get("parameters") or [], f"{_FIELD}.parameters")
     argv = [python, "-u", str(script), *parameters]
     return PythonCommand(argv=argv, cwd=workspace.absolute(), script=script)
 
@@ -123,14 +124,3 @@ def _locate(value: object, *, workspace: Path, git: bool) -> Path:
     return locate_file(
         value, field=f"{_FIELD}.python_file", what="Python file to run", workspace=workspace, git=git
     )
-
-
-def _strings(values: object, name: str) -> list[str]:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise InvalidParameterValue(f"{name}: must be a list of strings, not {type(values).__name__}")
-    for i, v in enumerate(values):
-        if not isinstance(v, str):
-            raise InvalidParameterValue(f"{name}[{i}]: {v!r} is not a string")
-        if "\0" in v:
-            raise InvalidParameterValue(f"{name}[{i}]: {v!r} holds a NUL character; argv cannot")
-    return list(values)
