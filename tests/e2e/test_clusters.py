@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,16 @@ print("sum", total, "via", os.environ["SPARK_REMOTE"].split(":")[0])
 def _java() -> None:
     if shutil.which("java") is None:
         service_missing("Java")
+
+
+def _terminated(w: object, cluster_id: str) -> object:
+    """The cluster once TERMINATED: a run's job clusters are terminated just after the run ends, as on
+    Databricks, so a client may see the run over while its cluster is still TERMINATING."""
+    deadline = time.monotonic() + 60
+    while (cluster := w.clusters.get(cluster_id)).state != jobs.compute.State.TERMINATED:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, f"cluster {cluster_id} is still {cluster.state}"
+        time.sleep(0.2)
+    return cluster
 
 
 def test_tasks_share_one_job_cluster_that_is_gone_after_the_run(floe_server: FloeServer) -> None:
@@ -64,8 +75,7 @@ def test_tasks_share_one_job_cluster_that_is_gone_after_the_run(floe_server: Flo
     assert w.jobs.get_run_output(by_key["large"].run_id).logs.strip() == "sum 4950 via sc"
     cluster_ids = {t.cluster_instance.cluster_id for t in run.tasks}
     assert len(cluster_ids) == 1  # one cluster for both tasks
-    cluster = w.clusters.get(cluster_ids.pop())
-    assert cluster.state == jobs.compute.State.TERMINATED
+    cluster = _terminated(w, cluster_ids.pop())
     assert not processes_naming({cluster.cluster_id})
 
 
@@ -85,7 +95,7 @@ def test_a_failing_run_leaves_no_spark_behind(floe_server: FloeServer) -> None:
     run = w.jobs.run_now(job.job_id).result(timeout=timedelta(seconds=240))
     assert run.state.result_state == jobs.RunResultState.FAILED
     cluster_id = run.tasks[0].cluster_instance.cluster_id
-    assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
+    _terminated(w, cluster_id)
     assert not processes_naming({cluster_id})
 
 
@@ -183,7 +193,7 @@ def test_every_task_type_shares_one_job_cluster(floe_server: FloeServer) -> None
     raw = w.api_client.do("GET", "/api/2.2/jobs/runs/get-output", query={"run_id": by_key["sql"].run_id})
     assert raw["sql_output"]["rows"] == [[42]]
     cluster_id = by_key["script"].cluster_instance.cluster_id
-    assert w.clusters.get(cluster_id).state == jobs.compute.State.TERMINATED
+    _terminated(w, cluster_id)
     assert not processes_naming({cluster_id})
 
 
