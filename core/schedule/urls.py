@@ -14,7 +14,8 @@ Path-style URLs (account as the first path segment) are accepted for loopback ho
 `localhost`, `::1`) and for dot-less host names such as a docker-compose service `azurite`.
 
 A trigger URL always names a **folder**: a missing trailing `/` is added, so `.../in` watches `in/x`
-and never `inbox/x`. Paths are percent-decoded (Event Grid sends `%20`), repeated `/` and `.`
+and never `inbox/x`. URL paths are percent-decoded once (Event Grid sends `%20`; a bare local path is
+taken as it is), repeated `/` and `.`
 segments are collapsed, and `..` is refused. Account and container names are lower-cased (Azure
 names are case-insensitive); blob names and local paths keep their case. A blob URL's host may say
 `blob` or `dfs`: both reach the same account, so either matches a trigger written with the other.
@@ -131,7 +132,7 @@ def _unsupported(field: str, url: str) -> InvalidParameterValue:
 
 
 def _clean(path: str, field: str, original: str) -> str:
-    segments = [s for s in unquote(path).split("/") if s not in ("", ".")]
+    segments = [s for s in path.split("/") if s not in ("", ".")]
     if ".." in segments:
         raise invalid(field, "must not contain '..' segments", original)
     return "/".join(segments)
@@ -155,7 +156,7 @@ def _azure(
     account, container = account.lower(), container.lower()
     if not account or not container:
         raise invalid(field, f"must name an Azure storage account and container: {SUPPORTED_FORMS}", original)
-    inner = _clean(path, field, original)
+    inner = _clean(unquote(path), field, original)
     if folder and inner:
         inner += "/"
     if not folder and not inner:
