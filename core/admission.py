@@ -83,6 +83,10 @@ class Slots:
                 return promoted
         raise RuntimeError(f"the slots of job {job_id} changed {_MAX_RACES} times during one release")
 
+    def active_runs(self, job_id: int) -> list[int]:
+        """The job's runs that hold a slot and are not final (one read, plus one per listed run)."""
+        return [r for r in self._read(job_id).active if not self.is_final(r)]
+
     def _read(self, job_id: int) -> _Slots:
         entity = self.table.get(_PARTITION, _key(job_id))
         if entity is None:

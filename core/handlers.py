@@ -8,6 +8,7 @@ storage it is given. Hosts that run task processes (the local runtime) pass `run
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -54,10 +55,13 @@ from core.messages import WorkMessage
 from core.model import RepairRequest, RunNowRequest, validate_run_now
 from core.repository import Repository, RunState
 from core.runs import RunService
+from core.schedule.listing import list_location
 from core.settings import Settings
 from core.store import Storage
 from core.tasks.libraries import LibraryInstallError
+from core.triggers import TriggerService
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
+from core.webhooks import WebhookService
 
 log = logging.getLogger("floe")
 
@@ -71,6 +75,7 @@ MAX_RUN_JOB_DEPTH = 10  # run_job_tasks starting runs that start runs...: refuse
 
 @dataclass
 class TickReport:
+    triggered: int = 0  # runs started (or found started) by schedules and triggers
     reconciled: bool = False
     redriven: int = 0
     lost: int = 0
@@ -92,7 +97,9 @@ class Floe:
         self.host_id = host_id or secrets.token_hex(6)
         self.repo = Repository(storage)
         self.runs = RunService(self.repo, storage.queues, self.clock, self.host_id)
-        self.jobs = JobService(self.repo, self.runs, self.clock)
+        self.trigger_min_seconds = settings.trigger_min_seconds
+        self.jobs = JobService(self.repo, self.runs, self.clock, trigger_min_seconds=self.trigger_min_seconds)
+        self.webhooks = WebhookService(self.repo, self.jobs, self.clock)
         self.executor: TaskExecutor | None = None
         if run_tasks:
             self.executor = TaskExecutor(
@@ -112,7 +119,17 @@ class Floe:
             self.host_id,
             log_root=settings.home / "clusters",
         )
+        self.triggers = TriggerService(
+            self.repo,
+            self.jobs,
+            self.clock,
+            poll_ms=int(settings.trigger_poll_seconds * 1000),
+            list_location=functools.partial(
+                list_location, azure_connection_string=settings.azure_connection_string
+            ),
+        )
         self.runs.on_finished.append(self._run_finished)
+        self.runs.on_finished.append(self.triggers.on_run_finished)  # after the slot is free
         self.runs.start_child = self._start_child
         self._token_cache: dict[str, str] = {}
         self._last_heartbeat = 0
@@ -153,7 +170,9 @@ class Floe:
     # ------------------------------------------------------------------------------------- jobs (API)
 
     def create_job(self, settings: dict[str, Any], *, creator: str) -> int:
-        return self.jobs.create(settings, creator=creator)
+        job_id = self.jobs.create(settings, creator=creator)
+        self.triggers.plan(job_id, settings)
+        return job_id
 
     def get_job(self, job_id: int) -> JobRecord:
         return self.jobs.get(job_id)
@@ -162,13 +181,25 @@ class Floe:
         return self.jobs.list(name=name, limit=limit, offset=offset, page_token=page_token)
 
     def update_job(self, job_id: int, new_settings: dict[str, Any], fields_to_remove: list[str]) -> None:
-        self.jobs.update(job_id, new_settings, fields_to_remove)
+        self.triggers.plan(job_id, self.jobs.update(job_id, new_settings, fields_to_remove))
 
     def reset_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
-        self.jobs.reset(job_id, new_settings)
+        self.triggers.plan(job_id, self.jobs.reset(job_id, new_settings))
 
     def delete_job(self, job_id: int) -> None:
         self.jobs.delete(job_id)
+        self.triggers.forget(job_id)
+        self.webhooks.forget(job_id)
+
+    def trigger_state(self, job_id: int) -> dict[str, Any]:
+        self.jobs.get(job_id)  # JobNotFound for a job that does not exist
+        return self.triggers.describe(job_id)
+
+    def handle_blob_created(self, url: str, size: int, modified_ms: int | None = None) -> int:
+        """A file appeared at `url` (Event Grid, a blob trigger or the folder watcher): record it for the
+        file-arrival triggers watching a folder above it; `tick` starts their runs once their timers
+        allow. Returns how many triggers took it as new."""
+        return self.triggers.blob_created(url, size, modified_ms)
 
     def run_now(self, request: RunNowRequest, *, creator: str) -> Run:
         return self.jobs.run_now(request, creator=creator)
@@ -508,10 +539,15 @@ class Floe:
     # ------------------------------------------------------------------------------------------ tick
 
     def tick(self, now: datetime | None = None) -> TickReport:
-        """The timer: heartbeat, and every RECONCILE_MS re-drive what lost messages or hosts left behind.
-        Cheap when nothing is due: one write per HEARTBEAT_MS, and a scan of the active runs only."""
+        """The timer: start the runs schedules and triggers owe (one range query of the index of due
+        triggers), heartbeat, and every RECONCILE_MS re-drive what lost messages or hosts left behind.
+        Cheap when nothing is due: one query, one write per HEARTBEAT_MS, and a scan of the active runs."""
         now_ms = to_millis(now or self.clock.now())
         report = TickReport()
+        try:
+            report.triggered = self.triggers.run_due(now_ms)
+        except Exception:
+            log.exception("could not check the due triggers")
         with self._tick_lock:
             if now_ms - self._last_heartbeat >= HEARTBEAT_MS:
                 self.repo.heartbeat(self.host_id, now_ms)

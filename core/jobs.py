@@ -23,8 +23,13 @@ _MAX_RACES = 50
 
 
 class JobService:
-    def __init__(self, repo: Repository, runs: RunService, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, runs: RunService, clock: Clock, *, trigger_min_seconds: int = 60
+    ) -> None:
+        """`trigger_min_seconds`: the floor of file-arrival and table-update timers (60, as Databricks;
+        lower only for tests and laptops)."""
         self.repo = repo
+        self.trigger_min_seconds = trigger_min_seconds
         self.runs = runs
         self.clock = clock
         self.slots = Slots(repo.jobs, self._is_final)
@@ -93,7 +98,9 @@ class JobService:
             has_more=has_more,
         )
 
-    def update(self, job_id: int, new_settings: Any, fields_to_remove: Any) -> None:
+    def update(self, job_id: int, new_settings: Any, fields_to_remove: Any) -> dict[str, Any]:
+        """Merge, validate and store; returns the job's new settings."""
+
         def change(job: StoredJob) -> dict[str, Any]:
             current = self.repo.load_spec(job.spec_ref)
             merged = merge_update(current, new_settings, fields_to_remove)
@@ -101,14 +108,15 @@ class JobService:
                 merged,
                 field="new_settings",
                 queue_default=bool(current.get("queue", {}).get("enabled", False)),
+                trigger_min_seconds=self.trigger_min_seconds,
             )
 
-        self._replace(job_id, change)
+        return self._replace(job_id, change)
 
-    def reset(self, job_id: int, new_settings: dict[str, Any]) -> None:
-        self._replace(job_id, lambda job: new_settings)
+    def reset(self, job_id: int, new_settings: dict[str, Any]) -> dict[str, Any]:
+        return self._replace(job_id, lambda job: new_settings)
 
-    def _replace(self, job_id: int, change: Any) -> None:
+    def _replace(self, job_id: int, change: Any) -> dict[str, Any]:
         for _ in range(_MAX_RACES):
             job = self.repo.get_job(job_id)
             settings = change(job)
@@ -125,7 +133,7 @@ class JobService:
             )
             try:
                 self.repo.replace_job(updated)
-                return
+                return settings
             except EtagMismatch:
                 continue
         raise InvalidState(f"Job {job_id} changed {_MAX_RACES} times during one update; try again")

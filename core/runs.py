@@ -275,6 +275,7 @@ class RunService:
             trigger_type=run.trigger.value,
             trigger_time_ms=int(run.trigger_info.get("time_ms", 0)),
             file_arrival_location=str(run.trigger_info.get("file_arrival_location", "")),
+            updated_tables=tuple(run.trigger_info.get("updated_tables") or ()),
             parameters=dict(run.job_parameters),
             task_values=TaskValues(self.repo, latest),
             task_results={k: t.result.value for k, t in latest.items() if t.result is not None},

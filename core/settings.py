@@ -34,6 +34,10 @@ class Settings:
     public_url: str = ""  # FLOE_PUBLIC_URL: base of run_page_url (default: the request's own base URL)
     tick_seconds: float = 1.0  # FLOE_TICK_SECONDS: how often the local runtime ticks
     python: str = ""  # FLOE_PYTHON: interpreter for Python tasks (default: the one running Floe)
+    # FLOE_TRIGGER_MIN_SECONDS: the floor of file-arrival / table-update timers (Databricks: 60)
+    trigger_min_seconds: int = 60
+    # FLOE_TRIGGER_POLL_SECONDS: how often file-arrival folders are listed and Delta tables polled
+    trigger_poll_seconds: float = 60.0
 
     @property
     def workspace_dir(self) -> Path:
@@ -81,6 +85,8 @@ _ENV = {
     "public_url": "FLOE_PUBLIC_URL",
     "tick_seconds": "FLOE_TICK_SECONDS",
     "python": "FLOE_PYTHON",
+    "trigger_min_seconds": "FLOE_TRIGGER_MIN_SECONDS",
+    "trigger_poll_seconds": "FLOE_TRIGGER_POLL_SECONDS",
 }
 _KNOWN = frozenset(_ENV.values())
 _SECRETS = frozenset({"azure_connection_string", "admin_token"})
@@ -92,22 +98,23 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
         var = _ENV.get(name, name)
         if name in ("home", "workspace"):
             out[name] = Path(str(value)).expanduser()
-        elif name in ("port", "workers"):
+        elif name in ("port", "workers", "trigger_min_seconds"):
             try:
                 number = int(str(value))
             except ValueError:
                 raise InvalidParameterValue(f"{var}: {value!r} is not an integer") from None
-            low, high = (1, 65535) if name == "port" else (1, 256)
+            low, high = {"port": (1, 65535), "workers": (1, 256), "trigger_min_seconds": (0, 60)}[name]
             if not low <= number <= high:
                 raise InvalidParameterValue(f"{var}: {number} is outside {low}..{high}")
             out[name] = number
-        elif name == "tick_seconds":
+        elif name in ("tick_seconds", "trigger_poll_seconds"):
             try:
                 seconds = float(str(value))
             except ValueError:
                 raise InvalidParameterValue(f"{var}: {value!r} is not a number") from None
-            if not 0.05 <= seconds <= 60:
-                raise InvalidParameterValue(f"{var}: {seconds} is outside 0.05..60 seconds")
+            low, high = (0.05, 60) if name == "tick_seconds" else (0.1, 3600)
+            if not low <= seconds <= high:
+                raise InvalidParameterValue(f"{var}: {seconds} is outside {low}..{high} seconds")
             out[name] = seconds
         elif name == "storage":
             if value not in ("sqlite", "azure"):

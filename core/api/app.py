@@ -1,4 +1,5 @@
-"""The Jobs API app: `/api/{2.0,2.1,2.2}/jobs/...` over the service, plus `/health`.
+"""The Jobs API app: `/api/{2.0,2.1,2.2}/jobs/...` over the service, plus `/health` and the webhook
+trigger's routes (`core.api.webhooks`).
 
 The three versions behave the same except that 2.2 creates jobs with queueing on and pages large arrays
 (see `core.api.render`). Clients differ in what they send, and every form is accepted: ids as numbers or
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from core.api import clusters, jobs, runs
+from core.api import clusters, jobs, runs, webhooks
 from core.api.auth import authenticate
 from core.api.call import API_VERSIONS, Call, Endpoint
 from core.api.errors import (
@@ -64,6 +65,18 @@ def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
                 methods=[method],
                 include_in_schema=False,
             )
+    app.add_route(
+        webhooks.SECRET_PATH,
+        _route(floe, the_clock, "floe", "POST", webhooks.rotate_secret),
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    app.add_route(
+        webhooks.DELIVERY_PATH,
+        webhooks.delivery_route(floe, max_body_bytes=MAX_BODY_BYTES),
+        methods=["POST"],
+        include_in_schema=False,
+    )
     return app
 
 

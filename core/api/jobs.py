@@ -18,14 +18,21 @@ DEFAULT_LIMIT = 20
 
 
 def create(call: Call) -> dict[str, Any]:
-    settings = validate_job_settings(dict(call.params), queue_default=call.queue_default)
+    settings = validate_job_settings(
+        dict(call.params), queue_default=call.queue_default, trigger_min_seconds=call.floe.trigger_min_seconds
+    )
     return {"job_id": call.floe.create_job(settings, creator=call.user)}
 
 
 def get(call: Call) -> dict[str, Any]:
     job_id = call.get_id("job_id")
     offset = parse_page_token(call.page_token()) if call.pages_arrays else None
-    return render_job(call.floe.get_job(job_id), page_offset=offset)
+    job = render_job(call.floe.get_job(job_id), page_offset=offset)
+    if call.get_bool("include_trigger_state"):
+        state = call.floe.trigger_state(job_id)
+        if state:  # a job without schedule or trigger has none
+            job["trigger_state"] = state
+    return job
 
 
 def list_jobs(call: Call) -> dict[str, Any]:
@@ -56,7 +63,12 @@ def reset(call: Call) -> dict[str, Any]:
     raw = call.params.get("new_settings")
     if raw is None:
         raise InvalidParameterValue("new_settings is required.")
-    settings = validate_job_settings(raw, field="new_settings", queue_default=call.queue_default)
+    settings = validate_job_settings(
+        raw,
+        field="new_settings",
+        queue_default=call.queue_default,
+        trigger_min_seconds=call.floe.trigger_min_seconds,
+    )
     call.floe.reset_job(job_id, settings)
     return {}
 

@@ -14,12 +14,15 @@ from core.model import RepairRequest, RunNowRequest
 
 if TYPE_CHECKING:
     from core.api.clusters import ClustersApi
+    from core.webhooks import WebhookService
 
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 
 
 class FloeService(Protocol):
     clusters: ClustersApi  # the Clusters API (`core.clusters.ClusterService`)
+    trigger_min_seconds: int  # the floor of file-arrival / table-update timers a job may set
+    webhooks: WebhookService  # the webhook trigger: secrets and signed deliveries
 
     def authenticate(self, token: str) -> str | None:
         """The user name a valid token belongs to, None for any other token."""
@@ -42,6 +45,10 @@ class FloeService(Protocol):
         ...
 
     def delete_job(self, job_id: int) -> None: ...
+
+    def trigger_state(self, job_id: int) -> dict[str, Any]:
+        """What the job's schedule and triggers did so far and will do next (`trigger_state`)."""
+        ...
 
     def run_now(self, request: RunNowRequest, *, creator: str) -> Run: ...
 

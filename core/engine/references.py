@@ -86,6 +86,7 @@ class ReferenceContext:
     trigger_type: str = "ONE_TIME"
     trigger_time_ms: int = 0  # 0 = not triggered by a schedule or an event: the start time stands in
     file_arrival_location: str = ""
+    updated_tables: tuple[str, ...] = ()  # the tables whose update started a TABLE run
     parameters: Mapping[str, str] = field(default_factory=dict)  # effective job parameters
     task_key: str = ""
     task_run_id: int = 0
@@ -189,14 +190,14 @@ def _check_time(rest: tuple[str, ...], prefix: str, unknown: _Complaint) -> None
 
 
 def _check_trigger(rest: tuple[str, ...], unknown: _Complaint) -> None:
-    if rest == ("type",) or rest == ("file_arrival", "location"):
+    if rest in (("type",), ("file_arrival", "location"), ("table_update", "updated_tables")):
         return
     if rest[:1] == ("time",):
         _check_time(rest[1:], "job.trigger.time", unknown)
         return
     raise unknown(
         "known trigger references: job.trigger.type, job.trigger.time.<arg>, "
-        "job.trigger.file_arrival.location"
+        "job.trigger.file_arrival.location, job.trigger.table_update.updated_tables"
     )
 
 
@@ -278,6 +279,8 @@ def _job_value(rest: tuple[str, ...], ctx: ReferenceContext, missing: _Complaint
             return ctx.trigger_type
         if rest[1] == "time":
             return time_value(ctx.trigger_time_ms or ctx.start_time_ms, rest[2])
+        if rest[1] == "table_update":
+            return list(ctx.updated_tables)
         return ctx.file_arrival_location
     if name == "parameters":
         if rest[1] not in ctx.parameters:

@@ -24,13 +24,16 @@ _TASK_TYPE_LIST = ", ".join(TASK_TYPES)
 _SINGLE_TASK_FIELDS = frozenset(TASK_TYPES) | {"existing_cluster_id", "new_cluster", "libraries"}
 
 
-def validate_job_settings(raw: Any, *, field: str = "settings", queue_default: bool = True) -> dict[str, Any]:
+def validate_job_settings(
+    raw: Any, *, field: str = "settings", queue_default: bool = True, trigger_min_seconds: int = 60
+) -> dict[str, Any]:
     """Validate a whole job definition and return it as jobs/get will echo it.
 
     Defaults Databricks fills are filled (`name`, `format`, `max_concurrent_runs`, `timeout_seconds`,
     `email_notifications`, `webhook_notifications`, and `queue.enabled` = `queue_default`, true for
     jobs created through API 2.2 and false through 2.0/2.1). `access_control_list` is dropped (it is not
-    a setting). Raises `InvalidParameterValue` naming the first broken rule.
+    a setting). Raises `InvalidParameterValue` naming the first broken rule. `trigger_min_seconds` is the
+    floor of file-arrival and table-update timers (60, as Databricks; tests may lower it).
     """
     body = _prepare(raw, field)
     _reject_single_task_format(body, field)
@@ -42,15 +45,15 @@ def validate_job_settings(raw: Any, *, field: str = "settings", queue_default: b
     settings.setdefault("email_notifications", {})
     settings.setdefault("webhook_notifications", {})
     settings.setdefault("queue", {"enabled": queue_default})
-    if "schedule" in settings and "continuous" in settings:
+    if settings.get("schedule") is not None and settings.get("continuous") is not None:
         raise invalid(join_path(field, "continuous"), "cannot be set together with schedule")
     _check_unique(settings.get("parameters", ()), "name", join_path(field, "parameters"), "parameter names")
     _check_run(settings, field)
-    _check_triggers(settings, field)
+    _check_triggers(settings, field, trigger_min_seconds)
     return settings
 
 
-def _check_triggers(settings: dict[str, Any], field: str) -> None:
+def _check_triggers(settings: dict[str, Any], field: str, min_seconds: int) -> None:
     """The Quartz expression, time zone and trigger rules (`core.schedule`), checked when a job is saved."""
     from core.schedule import validate_schedule
     from core.schedule.triggers import validate_continuous, validate_trigger
@@ -63,9 +66,11 @@ def _check_triggers(settings: dict[str, Any], field: str) -> None:
             expression_field=join_path(field, "schedule.quartz_cron_expression"),
             timezone_field=join_path(field, "schedule.timezone_id"),
         )
-    if settings.get("trigger"):
-        validate_trigger(settings["trigger"], field=join_path(field, "trigger"))
-    if settings.get("continuous"):
+    if settings.get("trigger") is not None:
+        validate_trigger(
+            settings["trigger"], field=join_path(field, "trigger"), min_seconds_floor=min_seconds
+        )
+    if settings.get("continuous") is not None:
         validate_continuous(settings["continuous"], field=join_path(field, "continuous"))
 
 

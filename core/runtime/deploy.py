@@ -29,7 +29,7 @@ def deploy_jobs(floe: Floe, paths: Iterable[Path]) -> Iterator[str]:
     for path in job_files(paths):
         try:
             raw = json.loads(path.read_text())
-            settings = validate_job_settings(raw)
+            settings = validate_job_settings(raw, trigger_min_seconds=floe.trigger_min_seconds)
         except (OSError, ValueError) as bad:
             yield f"skipped {path}: {bad}"
             continue

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from core.errors import FloeError
 from core.handlers import Floe
 from core.messages import MAX_DEQUEUE, POISON_SUFFIX, WORK_QUEUE, InvalidMessage, host_queue
+from core.runtime.watcher import FolderWatcher
 from core.settings import Settings
 from core.store import Queue, ReceiptExpired, Storage, open_storage
 
@@ -21,6 +22,7 @@ log = logging.getLogger("floe.runtime")
 
 VISIBILITY_S = 60  # a message a worker holds this long without finishing is delivered again
 WAIT_S = 1.0  # how long an idle worker waits for a message before checking whether to stop
+WATCH_REFRESH_S = 5.0  # how often the folder watcher picks up new or removed file-arrival triggers
 
 
 def storage_from(settings: Settings) -> Storage:
@@ -48,6 +50,7 @@ class LocalHost:
         mine = queues.queue(host_queue(self.floe.host_id))
         self._spawn("floe-host-queue", lambda: self._drain(mine))
         self._spawn("floe-tick", self._tick_loop)
+        self._spawn("floe-watcher", self._watch_loop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -60,6 +63,30 @@ class LocalHost:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _watch_loop(self) -> None:
+        """Plan the triggers of jobs saved by a host that crashed before planning them, then keep a
+        folder watcher on every local file-arrival location: the fast path for file arrival (the tick's
+        periodic listing finds whatever it misses)."""
+        try:
+            self.floe.triggers.sweep()
+        except Exception:
+            log.exception("could not plan the triggers of saved jobs")
+        watcher = FolderWatcher(self._file_seen)
+        try:
+            while not self._stop.is_set():
+                try:
+                    locations = self.floe.triggers.file_locations()
+                    watcher.watch(loc.path for _, loc, _ in locations if loc.kind == "local")
+                except Exception:
+                    log.exception("could not refresh the watched folders")
+                self._stop.wait(WATCH_REFRESH_S)
+        finally:
+            watcher.close()
+
+    def _file_seen(self, path: str, size: int, modified_ms: int) -> None:
+        self.floe.handle_blob_created(path, size, modified_ms)
+        self.floe.tick()  # a trigger without a wait fires now rather than at the next tick
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():

@@ -29,6 +29,7 @@ class FakeFloe:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_with: Exception | None = None  # raised by every call but authenticate
     next_id: int = 100
+    trigger_min_seconds: int = 60
 
     def _call(self, method: str, /, **args: Any) -> None:
         self.calls.append((method, args))
@@ -88,6 +89,11 @@ class FakeFloe:
         self._call("delete_job", job_id=job_id)
         self.get_job(job_id)
         del self.jobs[job_id]
+
+    def trigger_state(self, job_id: int) -> dict[str, Any]:
+        self._call("trigger_state", job_id=job_id)
+        settings = self.get_job(job_id).settings
+        return {"schedule": {"pause_status": "UNPAUSED", "fire_count": 0}} if "schedule" in settings else {}
 
     # ------------------------------------------------------------------------------------------ runs
 

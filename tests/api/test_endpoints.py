@@ -53,6 +53,16 @@ def test_get_answers_the_job_object(client: TestClient) -> None:
     }
 
 
+def test_get_shows_the_trigger_state_when_asked(client: TestClient) -> None:
+    schedule = {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"}
+    job_id = create(client, schedule=schedule)
+    assert "trigger_state" not in client.get(f"/api/2.2/jobs/get?job_id={job_id}").json()
+    state = client.get(f"/api/2.2/jobs/get?job_id={job_id}&include_trigger_state=true").json()[
+        "trigger_state"
+    ]
+    assert state == {"schedule": {"pause_status": "UNPAUSED", "fire_count": 0}}
+
+
 def test_get_pages_settings_arrays_by_100_in_2_2_only(client: TestClient) -> None:
     tasks = [py(f"t{i:03}") for i in range(250)]
     params = [{"name": f"p{i}", "default": ""} for i in range(120)]

@@ -19,6 +19,7 @@ CTX = ReferenceContext(
     trigger_type="PERIODIC",
     trigger_time_ms=1_767_830_400_000,  # 2026-01-08T00:00:00Z, a Thursday
     file_arrival_location="abfss://in@acct.dfs.core.windows.net/drop/",
+    updated_tables=("/data/sales", "/data/stock"),
     parameters={"env": "prod", "my-param": "dash", "n": "3"},
     task_key="transform",
     task_run_id=33,
@@ -55,6 +56,7 @@ RESOLVE_TABLE = [
     ("{{job.trigger.type}}", "PERIODIC"),
     ("{{job.trigger.time.iso_date}}", "2026-01-08"),
     ("{{job.trigger.file_arrival.location}}", "abfss://in@acct.dfs.core.windows.net/drop/"),
+    ("{{job.trigger.table_update.updated_tables}}", '["/data/sales","/data/stock"]'),
     ("{{job.parameters.env}}", "prod"),
     ("{{job.parameters.`my-param`}}", "dash"),
     ("{{task.name}}", "transform"),

@@ -546,8 +546,9 @@ INVALID: list[tuple[str, Any, str]] = [
     ),
     (
         "file arrival wait under 60 s",
-        job(trigger={"file_arrival": {"url": "/in", "wait_after_last_change_seconds": 10}}),
-        r"^settings\.trigger\.file_arrival\.wait_after_last_change_seconds must be >= 60; got 10\.$",
+        job(trigger={"file_arrival": {"url": "file:///in/", "wait_after_last_change_seconds": 10}}),
+        r"^settings\.trigger\.file_arrival\.wait_after_last_change_seconds "
+        r"must be at least 60 seconds; got 10\.$",
     ),
     (
         "email list of non-strings",
