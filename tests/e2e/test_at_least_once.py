@@ -103,6 +103,9 @@ def test_every_message_delivered_twice_runs_each_task_once(tmp_path: Path, datab
     assert set(executions.values()) == {1}
 
 
+RUNS = 50
+
+
 @pytest.mark.azurite
 def test_two_hosts_on_one_azure_account_share_the_work(
     tmp_path: Path, azurite: str, databricks_env: None
@@ -129,7 +132,7 @@ def test_two_hosts_on_one_azure_account_share_the_work(
         first = WorkspaceClient(host=f"http://127.0.0.1:{hosts[0][0].port}", token=TOKEN)
         second = WorkspaceClient(host=f"http://127.0.0.1:{hosts[1][0].port}", token=TOKEN)
         job_id = _fan_job(first, log, width=2)
-        waiters = [(first if i % 2 else second).jobs.run_now(job_id) for i in range(10)]
+        waiters = [(first if i % 2 else second).jobs.run_now(job_id) for i in range(RUNS)]
         runs = [waiter.result(timeout=timedelta(seconds=150)) for waiter in waiters]
         floe = hosts[0][3].floe
         owners = {t.lease_owner for r in runs for t in floe.get_run(r.run_id).tasks}
@@ -140,6 +143,6 @@ def test_two_hosts_on_one_azure_account_share_the_work(
             runtime.stop()
     assert all(r.state.result_state == jobs.RunResultState.SUCCESS for r in runs)
     executions = Counter(log.read_text().splitlines())
-    assert len(executions) == 10 * 4
+    assert len(executions) == RUNS * 4
     assert set(executions.values()) == {1}
     assert owners == {runtime.floe.host_id for _, _, _, runtime in hosts}  # both hosts did some of the work
