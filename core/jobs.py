@@ -242,6 +242,13 @@ class JobService:
         queue = request.queue_enabled
         if queue is None:
             queue = bool((spec.get("queue") or {}).get("enabled", False))
+        if trigger is TriggerType.ONE_TIME and _runs_continuously(spec):
+            # Run-now restarts a continuous job: its active run is cancelled, and the new one waits in the
+            # queue for the slot the cancelled run frees.
+            run = replace(run, trigger=TriggerType.CONTINUOUS_RESTART)
+            for active in self.slots.active_runs(job.job_id):
+                self.runs.cancel(active)
+            queue = True
         return self._start(
             run, spec, scope=f"job:{job.job_id}", limit=int(spec.get("max_concurrent_runs", 1)), queue=queue
         )
@@ -287,6 +294,11 @@ class JobService:
             if token:
                 self.repo.release_token(scope, token)
             raise
+
+
+def _runs_continuously(spec: dict[str, Any]) -> bool:
+    continuous = spec.get("continuous")
+    return continuous is not None and continuous.get("pause_status") != "PAUSED"
 
 
 def _admission_reason(admission: Admission, limit: int) -> str:

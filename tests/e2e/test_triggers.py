@@ -500,3 +500,15 @@ def test_file_arrival_on_azure_blob_storage(tmp_path: Path, azurite: str, clock:
         finally:
             client.delete_container()
             floe.close()
+
+
+def test_run_now_restarts_a_continuous_job(floe: Floe, clock: FakeClock) -> None:
+    job_id = _job(floe, continuous={}, max_concurrent_runs=1)
+    _at(floe, clock, START)
+    [first] = _runs(floe, job_id)
+    restart = floe.run_now(validate_run_now({"job_id": job_id}), creator="me")
+    assert restart.trigger is TriggerType.CONTINUOUS_RESTART
+    assert floe.get_run(first.run.run_id).run.result is Result.CANCELED
+    assert floe.get_run(restart.run_id).run.life_cycle.value in ("PENDING", "RUNNING")
+    assert _at(floe, clock, START + timedelta(minutes=5)) == 0  # the restarted run is the active one
+    assert len(_runs(floe, job_id)) == 2
