@@ -301,6 +301,11 @@ class Repository:
         for entity in self.runindex.scan(partition, row_key_from=low, row_key_to=high and high + "\x00"):
             yield entity.row_key, int(entity["run_id"])  # type: ignore[arg-type]
 
+    def latest_run_ids(self, job_id: int, count: int) -> list[int]:
+        """The ids of the job's `count` newest runs, newest first (one query)."""
+        page = self.runindex.query(f"j{_pad(job_id)}", limit=count)
+        return [int(e["run_id"]) for e in page.entities[:count]]  # type: ignore[arg-type]
+
     def delete_run(self, state: RunState) -> None:
         run = state.run
         partition = run_partition(run.run_id)

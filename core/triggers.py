@@ -68,6 +68,7 @@ PARTITION = "t"
 SOURCES = {"schedule": "s", "trigger": "t", "continuous": "c"}
 MIN_SCHEDULE_GAP_MS = 10_000  # scheduled runs of one job are at least 10 s apart
 CONTINUOUS_CHECK_MS = 60_000  # how often an active continuous job is checked (a lost run end heals)
+RECENT_RUNS = 5  # upstream runs a job-completion check looks at, per upstream job
 DUE_PAGE = 1000  # index entries one tick handles at most; the rest wait for the next tick
 INLINE_STATE_CHARS = 30_000  # larger trigger state (file listings) goes to a blob
 _MAX_RACES = 20
@@ -250,12 +251,14 @@ class TriggerService:
         }.get(kind)
         if initial is not None:
             rec = replace(rec, state=initial.to_json())
-        if paused or kind == "job_completion":  # job completion is driven by run ends, not the index
+        if paused:
             return rec
         if kind == "cron":
             return replace(rec, next_ms=next_cron_fire(setting, now_ms))
         if kind == "periodic":
             return replace(rec, next_ms=now_ms + periodic_rules.period_ms(trigger_settings(setting)))
+        if kind == "job_completion":  # run ends drive it; the check only catches a lost run end
+            return replace(rec, next_ms=now_ms + self.poll_ms)
         return replace(rec, next_ms=now_ms)  # list, poll or start at the next tick
 
     # ---------------------------------------------------------------------------------------- tick
@@ -315,7 +318,7 @@ class TriggerService:
             return self._decide_table(checked, trigger_settings(setting), now_ms)
         if rec.kind == "continuous":
             return self._decide_continuous(checked, setting, now_ms)
-        return replace(checked, next_ms=None), None  # job completion: run ends drive it
+        return self._decide_completion(checked, trigger_settings(setting), now_ms)
 
     def _decide_cron(
         self, rec: TriggerRecord, schedule: Mapping[str, Any], now_ms: int
@@ -418,6 +421,58 @@ class TriggerService:
             return replace(rec, next_ms=decision.next_check_ms), None
         return replace(rec, next_ms=now_ms + CONTINUOUS_CHECK_MS), None
 
+    def _decide_completion(
+        self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int
+    ) -> tuple[TriggerRecord, Fire | None]:
+        """Run ends fire job-completion triggers at once (`on_run_finished`); this periodic check reads the
+        newest runs of each upstream job so that a run end whose host crashed before telling is not lost."""
+        state = completion_rules.JobCompletionState.from_json(self._state_text(rec))
+        ended = []
+        for upstream in completion_rules.upstream_job_ids(settings):
+            for run_id in self.repo.latest_run_ids(int(upstream), RECENT_RUNS):
+                try:
+                    run = self.repo.get_run_record(run_id)
+                except FloeError:
+                    continue
+                if run.is_final and run.end_time and run.end_time > rec.created_ms:
+                    ended.append(run)
+        fire = None
+        for run in sorted(ended, key=lambda r: (r.end_time or 0, r.run_id)):
+            fire, state = self._completion_fire(settings, state, run, paused=rec.paused)
+            if fire is not None:
+                break  # one run per check; the next check folds in the rest
+        new = replace(
+            rec,
+            state=state.to_json(),
+            next_ms=now_ms + self.poll_ms,
+            fires=rec.fires + (1 if fire else 0),
+            last_fire_ms=now_ms if fire else rec.last_fire_ms,
+        )
+        return new, fire
+
+    def _completion_fire(
+        self,
+        settings: Mapping[str, Any],
+        state: completion_rules.JobCompletionState,
+        finished: Run,
+        *,
+        paused: bool,
+    ) -> tuple[Fire | None, completion_rules.JobCompletionState]:
+        """Fold one finished upstream run into a job-completion state; the run to start, if it completes
+        the set."""
+        result = finished.result.value if finished.result else "INTERNAL_ERROR"
+        end_ms = finished.end_time or to_millis(self.clock.now())
+        fire_now, after = completion_rules.on_run_finished(
+            settings, state, finished.job_id, finished.run_id, result, end_ms, paused=paused
+        )
+        if not fire_now:
+            return None, after
+        info = {
+            "time_ms": end_ms,
+            "job_completion": {"completed_jobs": completion_rules.completed_jobs(settings, after)},
+        }
+        return Fire(TriggerType.JOB_COMPLETION, f"completion-{finished.run_id}", info), after
+
     def _start(self, job: StoredJob, fire: Fire) -> int:
         """Start the run a trigger asked for (idempotent through `fire.token`); 1 if it exists now."""
         request = validate_run_now({"job_id": job.job_id, "idempotency_token": fire.token})
@@ -477,26 +532,17 @@ class TriggerService:
             if trigger_kind(trigger) != "job_completion" or _config("job_completion", trigger) != rec.config:
                 self.plan(job_id, settings)
                 continue
-            inner = trigger_settings(trigger)
             state = completion_rules.JobCompletionState.from_json(self._state_text(rec))
-            result = finished.result.value if finished.result else "INTERNAL_ERROR"
-            end_ms = finished.end_time or to_millis(self.clock.now())
-            fire_now, after = completion_rules.on_run_finished(
-                inner, state, finished.job_id, finished.run_id, result, end_ms, paused=rec.paused
-            )
+            fire, after = self._completion_fire(trigger_settings(trigger), state, finished, paused=rec.paused)
             if after == state:
                 return
-            fire = None
-            if fire_now:
-                completed = completion_rules.completed_jobs(inner, after)
-                info = {"time_ms": end_ms, "job_completion": {"completed_jobs": completed}}
-                fire = Fire(TriggerType.JOB_COMPLETION, f"completion-{finished.run_id}", info)
+            if fire is not None:
                 self._start(job, fire)
             new = replace(
                 rec,
                 state=after.to_json(),
                 fires=rec.fires + (1 if fire else 0),
-                last_fire_ms=end_ms if fire else rec.last_fire_ms,
+                last_fire_ms=to_millis(self.clock.now()) if fire else rec.last_fire_ms,
             )
             if self._commit(rec, new, sides=rec.sides):
                 return

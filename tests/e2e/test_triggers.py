@@ -512,3 +512,19 @@ def test_run_now_restarts_a_continuous_job(floe: Floe, clock: FakeClock) -> None
     assert floe.get_run(restart.run_id).run.life_cycle.value in ("PENDING", "RUNNING")
     assert _at(floe, clock, START + timedelta(minutes=5)) == 0  # the restarted run is the active one
     assert len(_runs(floe, job_id)) == 2
+
+
+def test_a_lost_run_end_still_fires_job_completion(floe: Floe, clock: FakeClock) -> None:
+    upstream = _job(floe, "up")
+    downstream = _completion(floe, [upstream])
+    floe.runs.on_finished.remove(floe.triggers.on_run_finished)  # the host dies before telling
+    clock.advance(1)
+    run_id = _run(floe, upstream)
+    _finish(floe, run_id)
+    assert _runs(floe, downstream) == []
+    floe.runs.on_finished.append(floe.triggers.on_run_finished)
+    assert _at(floe, clock, START + timedelta(seconds=29)) == 0
+    assert _at(floe, clock, START + timedelta(seconds=31)) == 1  # the periodic check found the run end
+    assert _at(floe, clock, START + timedelta(seconds=62)) == 0
+    [run] = _runs(floe, downstream)
+    assert run.run.trigger_info["job_completion"]["completed_jobs"][0]["run_id"] == str(run_id)
