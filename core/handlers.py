@@ -170,7 +170,10 @@ class Floe:
     # ------------------------------------------------------------------------------------- jobs (API)
 
     def create_job(self, settings: dict[str, Any], *, creator: str) -> int:
-        job_id = self.jobs.create(settings, creator=creator)
+        has_triggers = any(settings.get(k) is not None for k in ("schedule", "trigger", "continuous"))
+        job_id = self.jobs.create(
+            settings, creator=creator, before_insert=self.triggers.mark if has_triggers else None
+        )
         self.triggers.plan(job_id, settings)
         return job_id
 
@@ -181,9 +184,11 @@ class Floe:
         return self.jobs.list(name=name, limit=limit, offset=offset, page_token=page_token)
 
     def update_job(self, job_id: int, new_settings: dict[str, Any], fields_to_remove: list[str]) -> None:
+        self.triggers.mark(job_id)
         self.triggers.plan(job_id, self.jobs.update(job_id, new_settings, fields_to_remove))
 
     def reset_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        self.triggers.mark(job_id)
         self.triggers.plan(job_id, self.jobs.reset(job_id, new_settings))
 
     def delete_job(self, job_id: int) -> None:
@@ -556,6 +561,10 @@ class Floe:
                 return report
             self._last_reconcile = now_ms
         report.reconciled = True
+        try:
+            self.triggers.sweep()
+        except Exception:
+            log.exception("could not plan the triggers of interrupted job saves")
         hosts = self.repo.hosts()
         dead = {h for h, seen in hosts.items() if h != self.host_id and now_ms - seen > HOST_DEAD_MS}
         for run_id in self.repo.active_run_ids():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -42,8 +43,11 @@ class JobService:
 
     # ------------------------------------------------------------------------------------------ CRUD
 
-    def create(self, settings: dict[str, Any], *, creator: str) -> int:
-        """Store validated settings as a new job; returns its id."""
+    def create(
+        self, settings: dict[str, Any], *, creator: str, before_insert: Callable[[int], None] | None = None
+    ) -> int:
+        """Store validated settings as a new job; returns its id. `before_insert(job_id)` runs before the
+        job is written (the triggers mark the save)."""
         self.check_run_job_tasks(None, settings)
         spec_ref = self.repo.save_spec(settings)
         while True:
@@ -55,6 +59,8 @@ class JobService:
                 creator_user_name=creator,
                 run_as_user_name=creator,
             )
+            if before_insert is not None:
+                before_insert(job.job_id)
             try:
                 self.repo.insert_job(job)
                 return job.job_id

@@ -12,6 +12,7 @@ entry move together in one atomic batch:
 | `d<due ms><job id><source>` | the index: look at this source once `due ms` has passed |
 | `u<upstream job id><job id>` | job-completion triggers by upstream job (read when a run ends) |
 | `a<job id>` | file-arrival trigger locations (read by blob events and the folder watcher) |
+| `p<job id>` | a save of this job has not been planned yet (see below) |
 
 **Cost grows with what is due.** `tick` reads the index range `d` .. `d<now>`: one range query holding
 just the due entries, whatever the number of jobs. The entry of a source moves (delete + insert in the
@@ -28,8 +29,10 @@ missed instant, as soon as Floe ticks again; the next fire is the first one afte
 instants in between are skipped, never replayed one by one. Periodic triggers do the same (see
 `core.schedule.periodic`).
 
-A crash between saving a job and planning its triggers leaves the old plan: `sweep()` (run when a
-host starts) re-plans every job whose trigger settings no longer match their state.
+A job save first marks the job (`p<job id>`: "plan pending"); planning removes the mark. A crash between
+the save and its plan leaves the mark, and `sweep()` (every reconcile) re-plans the marked jobs: one range
+query when nothing crashed. A plan that a race left stale is healed too: a due check compares the state's
+settings hash with the job's current settings and re-plans instead of firing.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ PARTITION = "t"
 SOURCES = {"schedule": "s", "trigger": "t", "continuous": "c"}
 MIN_SCHEDULE_GAP_MS = 10_000  # scheduled runs of one job are at least 10 s apart
 CONTINUOUS_CHECK_MS = 60_000  # how often an active continuous job is checked (a lost run end heals)
+SWEEP_AFTER_MS = 60_000  # a save mark this old belongs to a host that crashed before planning
 RECENT_RUNS = 5  # upstream runs a job-completion check looks at, per upstream job
 DUE_PAGE = 1000  # index entries one tick handles at most; the rest wait for the next tick
 INLINE_STATE_CHARS = 30_000  # larger trigger state (file listings) goes to a blob
@@ -119,6 +123,10 @@ def state_row(job_id: int, source: str) -> str:
 
 def index_row(due_ms: int, job_id: int, source: str) -> str:
     return f"d{max(due_ms, 0):013d}{job_id:016d}{source}"
+
+
+def _mark_row(job_id: int) -> str:
+    return f"p{job_id:016d}"
 
 
 def _sources(settings: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any]]]:
@@ -196,6 +204,7 @@ class TriggerService:
                 new = self._fresh(job_id, source, kind, config, setting, old)
                 done &= self._commit(old, new, sides=_sides(job_id, kind, setting))
             if done:
+                self.table.delete(PARTITION, _mark_row(job_id))
                 return
         raise InvalidState(f"the triggers of job {job_id} changed {_MAX_RACES} times while being planned")
 
@@ -203,23 +212,33 @@ class TriggerService:
         """A job was deleted: remove its trigger state, index entries and side rows."""
         for rec in self._records(job_id):
             self._remove(rec)
+        self.table.delete(PARTITION, _mark_row(job_id))
 
-    def sweep(self) -> int:
-        """Re-plan every job whose trigger state does not match its settings (after a crash between a
-        job save and its planning). Reads every job once: run it when a host starts, not per tick."""
-        changed = 0
+    def mark(self, job_id: int) -> None:
+        """Say that job `job_id` is being saved: `plan` (after the save) removes the mark, `sweep` plans
+        a job whose mark outlived its save."""
+        self.table.upsert(Entity(PARTITION, _mark_row(job_id), {"at": to_millis(self.clock.now())}))
+
+    def sweep(self, *, older_than_ms: int = SWEEP_AFTER_MS) -> int:
+        """Plan every job whose save was marked more than `older_than_ms` ago and never planned (its host
+        crashed in between); returns how many. One range query when there are none."""
+        now_ms = to_millis(self.clock.now())
+        planned = 0
         with self._sweep_lock:
-            for job in self.repo.iter_jobs():
+            for entity in self.table.scan(PARTITION, row_key_from="p", row_key_to="q"):
+                if now_ms - int(entity.get("at", 0)) < older_than_ms:
+                    continue  # a save still in progress
+                job_id = int(entity.row_key[1:])
                 try:
-                    settings = self.repo.load_spec(job.spec_ref)
-                    wanted = {s: _config(k, v) for s, (k, v) in _sources(settings).items()}
-                    have = {rec.source: rec.config for rec in self._records(job.job_id)}
-                    if wanted != have:
-                        self.plan(job.job_id, settings)
-                        changed += 1
+                    self.plan(job_id, self.repo.load_spec(self.repo.get_job(job_id).spec_ref))
+                except JobNotFound:
+                    self.forget(job_id)
                 except FloeError as bad:
-                    log.warning("could not plan the triggers of job %s: %s", job.job_id, bad.message)
-        return changed
+                    log.warning("could not plan the triggers of job %s: %s", job_id, bad.message)
+                    continue
+                self.table.delete(PARTITION, entity.row_key)
+                planned += 1
+        return planned
 
     def _fresh(
         self,

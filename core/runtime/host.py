@@ -65,13 +65,8 @@ class LocalHost:
         self._threads.append(thread)
 
     def _watch_loop(self) -> None:
-        """Plan the triggers of jobs saved by a host that crashed before planning them, then keep a
-        folder watcher on every local file-arrival location: the fast path for file arrival (the tick's
-        periodic listing finds whatever it misses)."""
-        try:
-            self.floe.triggers.sweep()
-        except Exception:
-            log.exception("could not plan the triggers of saved jobs")
+        """Keep a folder watcher on every local file-arrival location: the fast path for file arrival
+        (the tick's periodic listing finds whatever it misses)."""
         watcher = FolderWatcher(self._file_seen)
         try:
             while not self._stop.is_set():

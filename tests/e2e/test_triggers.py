@@ -228,13 +228,24 @@ def _tick_after(floe: Floe, barrier: threading.Barrier) -> None:
 
 
 def test_the_sweep_plans_jobs_saved_without_their_triggers(floe: Floe, clock: FakeClock) -> None:
-    job_id = floe.jobs.create(
-        validate_job_settings({"name": "j", "tasks": TASKS, **_every_minute()}), creator="me"
-    )
+    settings = validate_job_settings({"name": "j", "tasks": TASKS, **_every_minute()})
+    job_id = floe.jobs.create(settings, creator="me", before_insert=floe.triggers.mark)
     assert floe.trigger_state(job_id) == {}  # the host crashed before planning
+    assert floe.triggers.sweep() == 0  # a save may still be in progress
+    clock.advance(61)
     assert floe.triggers.sweep() == 1
     assert floe.triggers.sweep() == 0
-    assert _at(floe, clock, START.replace(minute=1, second=0)) == 1
+    assert floe.trigger_state(job_id)["schedule"]["next_fire_time"] == to_millis(
+        START.replace(minute=2, second=0)
+    )
+
+
+def test_saves_leave_no_mark_behind(floe: Floe, clock: FakeClock) -> None:
+    job_id = _job(floe, **_every_minute())
+    floe.update_job(job_id, {"max_concurrent_runs": 2}, [])
+    plain = _job(floe, "plain")
+    floe.reset_job(plain, {"name": "plain", "tasks": TASKS})
+    assert [e.row_key[0] for e in floe.triggers.table.scan("t")] == ["d", "s"]
 
 
 # ----------------------------------------------------------------------------------------------- periodic
