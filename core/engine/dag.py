@@ -115,6 +115,9 @@ class Dag:
     order: tuple[str, ...]
     leaves: tuple[str, ...]  # tasks nothing depends on, in topological order
     timeout_ms: int = 0  # the job's timeout_seconds in ms; 0 = none
+    # A continuous job with task_retry_mode ON_FAILURE: a failed task is retried (with a back-off) as long
+    # as another task is still in its first attempt, whatever its own retry policy says.
+    retry_on_failure: bool = False
 
     def __getitem__(self, key: str) -> Node:
         return self.nodes[key]
@@ -191,6 +194,7 @@ class Dag:
             order=order,
             leaves=tuple(key for key in order if not downstream[key]),
             timeout_ms=_non_negative_int(settings, "timeout_seconds", "timeout_seconds") * 1000,
+            retry_on_failure=(settings.get("continuous") or {}).get("task_retry_mode") == "ON_FAILURE",
         )
 
 

@@ -77,6 +77,9 @@ __all__ = [
 ]
 
 _L = LifeCycle
+# task_retry_mode ON_FAILURE retries with the back-off of continuous restarts (core.schedule.continuous).
+CONTINUOUS_RETRY_FIRST_MS = 10_000
+CONTINUOUS_RETRY_MAX_MS = 600_000
 
 
 def apply(
@@ -351,11 +354,18 @@ def _maybe_retry(work: Work, ended: TaskRun) -> None:
     if not retryable or ended.cancel_reason is Result.CANCELED:
         return
     number = work.retry_number(ended)
-    if not node.retry.allows_retry_after(number):
-        return
     # Measured from the START of the failed attempt (the Jobs API's rule); an attempt that never
     # started counts from when it was queued.
-    due = node.retry.due(ended.start_time or ended.queued_time or work.now)
+    started = ended.start_time or ended.queued_time or work.now
+    if node.retry.allows_retry_after(number):
+        due, of = node.retry.due(started), of_retries(node)
+    elif (
+        work.dag.retry_on_failure and ended.result is Result.FAILED and _another_in_first_attempt(work, ended)
+    ):
+        due = started + min(CONTINUOUS_RETRY_FIRST_MS * 2 ** min(number, 16), CONTINUOUS_RETRY_MAX_MS)
+        of = " (task_retry_mode ON_FAILURE)"
+    else:
+        return
     attempt = ended.attempt_number + 1
     work.put(
         TaskRun(
@@ -367,11 +377,23 @@ def _maybe_retry(work: Work, ended: TaskRun) -> None:
             life_cycle=_L.WAITING_FOR_RETRY,
             retry_at=due,
             state_message=f"Attempt {ended.attempt_number} {_verb(ended.result)}; "
-            f"retry {number + 1}{of_retries(node)} is due at {_iso(due)}.",
+            f"retry {number + 1}{of} is due at {_iso(due)}.",
             parent_task_run_id=ended.parent_task_run_id,
             iteration=ended.iteration,
             input=ended.input,
         )
+    )
+
+
+def _another_in_first_attempt(work: Work, ended: TaskRun) -> bool:
+    """Whether a task other than `ended`'s is still running its first attempt (task_retry_mode
+    ON_FAILURE of a continuous job retries only then; otherwise the run ends and a new one starts)."""
+    return any(
+        t.task_key != ended.task_key
+        and not t.is_final
+        and work.retry_number(t) == 0
+        and t.parent_task_run_id is None
+        for t in work.tasks.values()
     )
 
 

@@ -194,3 +194,41 @@ def test_one_chain_of_wake_ups_follows_the_earliest_deadline() -> None:
     assert sim.tick(60_000).commands == (WakeAt(T0 + 600_000),)
     sim.ended("a")
     assert (sim.run.life_cycle, sim.run.wake_at) == (LifeCycle.TERMINATED, 0)
+
+
+class TestContinuousTaskRetryMode:
+    """task_retry_mode ON_FAILURE: a failed task is retried while another task is in its first attempt."""
+
+    @staticmethod
+    def two_streams(mode: str) -> dict[str, Any]:
+        return {"continuous": {"task_retry_mode": mode}, "tasks": [task("a"), task("b")]}
+
+    def test_a_failed_task_is_retried_with_a_backoff_while_another_runs(self) -> None:
+        sim = Sim.start(self.two_streams("ON_FAILURE"))
+        sim.started("a")
+        sim.started("b")
+        sim.ended("a", FAILED, "stream broke")
+        retry = sim.latest("a")
+        assert (retry.life_cycle, retry.attempt_number, retry.retry_at) == (W, 1, T0 + 10_000)
+        assert retry.state_message.endswith(
+            "retry 1 (task_retry_mode ON_FAILURE) is due at 2026-01-01T00:00:10Z."
+        )
+        sim.tick(10_000)
+        sim.started("a")
+        sim.ended("a", FAILED)
+        assert sim.latest("a").retry_at == T0 + 10_000 + 20_000  # doubled
+
+    def test_without_another_first_attempt_the_run_ends(self) -> None:
+        sim = Sim.start(self.two_streams("ON_FAILURE"))
+        sim.run_task("b")
+        sim.started("a")
+        sim.ended("a", FAILED)
+        assert [t.attempt_number for t in sim.attempts("a")] == [0]
+        assert sim.run_state()[0] is T
+
+    def test_never_retries_nothing(self) -> None:
+        sim = Sim.start(self.two_streams("NEVER"))
+        sim.started("a")
+        sim.started("b")
+        sim.ended("a", FAILED)
+        assert [t.attempt_number for t in sim.attempts("a")] == [0]
