@@ -168,7 +168,7 @@ class TriggerService:
         *,
         poll_ms: int = file_rules.RECONCILE_INTERVAL_MS,
         list_location: Callable[[StorageLocation], list[tuple[str, int, int]]] | None = None,
-        delta_version: Callable[[str], int | None] = table_rules.latest_delta_version,
+        delta_version: Callable[[str], int | None] | None = None,
     ) -> None:
         """`poll_ms`: how often file-arrival locations are listed and Delta tables polled (Databricks:
         about a minute). `list_location` lists a location completely (default: local folders only)."""
@@ -179,7 +179,7 @@ class TriggerService:
         self.table: Table = repo.storage.tables.table("triggers")
         self.blobs: BlobStore = repo.storage.blobs
         self.list_location = list_location or listing.list_location
-        self.delta_version = delta_version
+        self.delta_version = delta_version or self._latest_delta_version
         self._sweep_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ planning
@@ -423,6 +423,15 @@ class TriggerService:
             last_fire_ms=now_ms if fire else rec.last_fire_ms,
         )
         return new, fire
+
+    def _latest_delta_version(self, table: str) -> int | None:
+        """The newest commit version of the Delta table at `table` (a local path or `file://` URL read
+        directly; a blob URL through a listing of its `_delta_log/`), None when there is none yet."""
+        if "://" not in table or table.startswith("file:"):
+            return table_rules.latest_delta_version(table)
+        location = parse_location(table.rstrip("/") + "/_delta_log/")
+        versions = [table_rules.commit_version(path) for path, _, _ in self.list_location(location)]
+        return max((v for v in versions if v is not None), default=None)
 
     def _decide_continuous(
         self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int

@@ -174,6 +174,12 @@ def _condition_met(settings: Mapping[str, Any], state: TableUpdateState) -> bool
     return any(t in state.updated for t in tables)
 
 
+def commit_version(name: str) -> int | None:
+    """The version of a Delta log file name (`00000000000000000007.json` -> 7), None for any other file."""
+    match = _COMMIT.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
 def latest_delta_version(path: str) -> int | None:
     """The newest commit version in `<path>/_delta_log/` (local paths and `file://` URLs only), or
     None when there is no Delta table there yet. Only `<20 digits>.json` commit files count

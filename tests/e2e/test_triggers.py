@@ -472,9 +472,12 @@ def _job_id(floe: Floe, name: str) -> int:
 
 
 @pytest.mark.azurite
-def test_file_arrival_on_azure_blob_storage(tmp_path: Path, azurite: str, clock: FakeClock) -> None:
-    """A trigger on a blob folder of Floe's own account (Azurite): a blob-created event and, for a blob no
-    event announced, the periodic listing both start runs."""
+def test_file_arrival_and_table_update_on_azure_blob_storage(
+    tmp_path: Path, azurite: str, clock: FakeClock
+) -> None:
+    """Triggers on blob folders of Floe's own account (Azurite): a blob-created event and, for a blob no
+    event announced, the periodic listing both start file-arrival runs; a new Delta commit in a blob
+    folder starts a table-update run."""
     from azure.storage.blob import ContainerClient
 
     from core.store import open_storage
@@ -508,6 +511,16 @@ def test_file_arrival_on_azure_blob_storage(tmp_path: Path, azurite: str, clock:
             assert _at(floe, clock, START + timedelta(seconds=31)) == 1  # the listing found it
             runs = _runs(floe, job_id)
             assert [r.run.trigger_info["file_arrival_location"] for r in runs] == [url, url]
+
+            table = f"{blob_base}/{container}/tables/sales"
+            client.upload_blob(f"tables/sales/_delta_log/{0:020d}.json", b"{}")
+            table_job = _job(floe, "table", trigger={"table_update": {"table_names": [table]}})
+            assert _at(floe, clock, START + timedelta(seconds=40)) == 0  # version 0: the baseline
+            client.upload_blob(f"tables/sales/_delta_log/{1:020d}.json", b"{}")
+            client.upload_blob(f"tables/sales/_delta_log/{1:020d}.crc", b"{}")
+            assert _at(floe, clock, START + timedelta(seconds=71)) == 1
+            [run] = _runs(floe, table_job)
+            assert run.run.trigger_info["updated_tables"] == [table]
         finally:
             client.delete_container()
             floe.close()
