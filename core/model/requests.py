@@ -17,6 +17,7 @@ from core.model.base import MAX_ID, invalid, require_object, scalar_to_str
 from core.model.jobs import MAX_IDEMPOTENCY_TOKEN
 
 MAX_LEGACY_PARAM_BYTES = 10_000
+MAX_JOB_PARAMETERS_BYTES = 30_000  # Floe's limit: a run keeps its parameters inline (64 KiB per property)
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 
@@ -217,6 +218,13 @@ def _parameters(body: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if body.get("job_parameters") is not None:
         values["job_parameters"] = _string_map(body["job_parameters"], "job_parameters")
+        size = len(
+            json.dumps(dict(values["job_parameters"]), separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        if size > MAX_JOB_PARAMETERS_BYTES:
+            raise invalid(
+                "job_parameters", f"must be at most {MAX_JOB_PARAMETERS_BYTES} bytes of JSON (it is {size})"
+            )
     for name in _LEGACY_MAPS:
         if body.get(name) is not None:
             values[name] = _string_map(body[name], name)

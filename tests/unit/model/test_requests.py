@@ -168,3 +168,9 @@ def test_oversized_legacy_lists_are_measured_as_json_bytes() -> None:
     validate_run_now({"job_id": 1, "python_params": ["x" * 9_990]})
     with pytest.raises(InvalidParameterValue, match=r"^python_params must be at most 10000 bytes of JSON"):
         validate_run_now({"job_id": 1, "python_params": ["x" * 5_000, "y" * 5_000]})
+
+
+def test_job_parameters_are_bounded_so_a_run_can_keep_them() -> None:
+    validate_run_now({"job_id": 1, "job_parameters": {"x": "y" * 29_000}})
+    with pytest.raises(InvalidParameterValue, match=r"^job_parameters must be at most 30000 bytes of JSON"):
+        validate_run_now({"job_id": 1, "job_parameters": {"x": "é" * 16_000}})
