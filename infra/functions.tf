@@ -1,0 +1,106 @@
+# The Function App on the Flex Consumption plan (Linux, Python 3.11), with a system-assigned identity.
+#
+# Identity, and the one place that still needs a key:
+# - The Functions host reaches its storage, the state account, through the identity.
+#   `function_app_storage_uses_managed_identity` makes the provider write AzureWebJobsStorage__accountName,
+#   so the timer lock and the queue triggers on `<prefix>floe-work` use the identity, with the roles below.
+# - The deployment package is read with the identity too (SystemAssignedIdentity).
+# - Floe's own code (core/store/azure) builds its SDK clients only from a connection string, so
+#   FLOE_AZURE_CONNECTION_STRING carries the state account's key. This is the one key in the deployment.
+#   Once the adapter accepts an account URL and DefaultAzureCredential, replace the key with that URL and
+#   turn shared keys off on the account. The role assignments below are already what the adapter needs.
+
+resource "azurerm_service_plan" "main" {
+  name                = "asp-${var.name_prefix}-${local.suffix}"
+  resource_group_name = azurerm_resource_group.main.name
+  location            = azurerm_resource_group.main.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = local.tags
+}
+
+# Accepted as an admin bearer token by Floe's API (core/handlers.py, Floe.authenticate). The Functions app
+# never creates a token itself, so this is how the first one exists. It is in the Terraform state: keep the
+# state private.
+resource "random_password" "admin_token" {
+  length  = 48
+  special = false
+}
+
+locals {
+  admin_token = "floe_${random_password.admin_token.result}"
+
+  # Floe's settings (core/settings.py, functions/root.py; an unknown FLOE_* name stops Floe at start).
+  # Left out on purpose:
+  # - FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT* and WEBSITE_TIME_ZONE: Flex
+  #   Consumption does not support them.
+  # - A plain AzureWebJobsStorage connection string: the host uses the identity instead.
+  # - FLOE_HOME: functions/root.py defaults it to the temporary folder, because the app's own folder is
+  #   read-only.
+  app_settings = {
+    FLOE_STORAGE = "azure"
+    # The queue bindings name `%FLOE_STORAGE_PREFIX%floe-work`, so the setting must exist. It also prefixes
+    # every table, queue and container declared in storage.tf.
+    FLOE_STORAGE_PREFIX          = var.storage_prefix
+    FLOE_AZURE_CONNECTION_STRING = azurerm_storage_account.state.primary_connection_string
+    FLOE_ADMIN_TOKEN             = local.admin_token
+
+    # With "telemetryMode": "OpenTelemetry" in host.json, the Python worker configures the Azure Monitor
+    # exporter itself (azure-monitor-opentelemetry must be in the app's requirements). Floe must not
+    # configure it a second time.
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY = "true"
+  }
+
+  # Data roles of the app's identity on the state account: the host's locks and keys (blobs), the queue
+  # triggers (queues), and Floe's adapter once it supports identities (all three).
+  state_roles = [
+    "Storage Blob Data Owner",
+    "Storage Queue Data Contributor",
+    "Storage Table Data Contributor",
+  ]
+}
+
+resource "azurerm_function_app_flex_consumption" "main" {
+  name                = local.function_app_name
+  resource_group_name = azurerm_resource_group.main.name
+  location            = azurerm_resource_group.main.location
+  service_plan_id     = azurerm_service_plan.main.id
+
+  runtime_name           = "python"
+  runtime_version        = "3.11"
+  maximum_instance_count = var.maximum_instance_count
+  instance_memory_in_mb  = var.instance_memory_mb
+
+  storage_container_type      = "blobContainer"
+  storage_container_endpoint  = "${azurerm_storage_account.deployment.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
+  storage_authentication_type = "SystemAssignedIdentity"
+
+  function_app_storage_account_name          = azurerm_storage_account.state.name
+  function_app_storage_uses_managed_identity = true
+
+  identity {
+    type = "SystemAssigned"
+  }
+
+  site_config {
+    application_insights_connection_string = azurerm_application_insights.main.connection_string
+  }
+
+  app_settings = local.app_settings
+  tags         = local.tags
+}
+
+resource "azurerm_role_assignment" "state" {
+  for_each             = toset(local.state_roles)
+  scope                = azurerm_storage_account.state.id
+  role_definition_name = each.key
+  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "deployment" {
+  scope                = azurerm_storage_account.deployment.id
+  role_definition_name = "Storage Blob Data Owner"
+  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}

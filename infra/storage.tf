@@ -1,0 +1,80 @@
+# Two storage accounts:
+# - `state` holds Floe's state (its tables, queues and blob container) and is also the Functions host's
+#   storage (AzureWebJobsStorage: timer locks, host keys). They must be one account: the queue triggers
+#   (functions/queues.py) listen through AzureWebJobsStorage, and Floe sends its messages to its own
+#   account, so functions/root.py refuses to start when the two differ.
+# - `deployment` holds only the Flex Consumption deployment package (the `app-package` container). It is
+#   kept apart so that publishing never writes into the account that holds the state.
+
+locals {
+  # The names Floe uses in code (core/repository.py, core/triggers.py, core/clusters.py, core/notify/,
+  # core/messages.py, core/store/azure/__init__.py), before FLOE_STORAGE_PREFIX is prepended. tests/infra checks this list
+  # against the code. Floe would create a missing one itself; declaring them gives them an owner
+  # (`terraform destroy` removes them) and makes the queues exist before the triggers start listening.
+  floe_tables = [
+    "jobs", "runs", "runindex", "taskref", "active", "idem", "meta", "clusters", "triggers",
+    "destinations", "notifications",
+  ]
+  floe_queues     = ["floe-work", "floe-work-poison"]
+  floe_containers = ["floe"]
+  # Per-process queues (`floe-host-<host id>` and their `-poison`) get names only at run time: each worker
+  # process creates its own.
+
+  deployment_container = "app-package"
+}
+
+resource "azurerm_storage_account" "state" {
+  name                            = local.state_account_name
+  resource_group_name             = azurerm_resource_group.main.name
+  location                        = azurerm_resource_group.main.location
+  account_kind                    = "StorageV2"
+  account_tier                    = "Standard"
+  account_replication_type        = var.state_replication_type
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  # Kept on: Floe's Azure adapter connects with a connection string (FLOE_AZURE_CONNECTION_STRING), which
+  # needs the account key. Turn it off once the adapter accepts an account URL and a managed identity.
+  shared_access_key_enabled = true
+  tags                      = local.tags
+}
+
+resource "azurerm_storage_table" "floe" {
+  for_each = toset(local.floe_tables)
+  name     = "${var.storage_prefix}${each.key}"
+  # Tables get `storage_account_id` only in some azurerm 4.x releases. The name goes through the data
+  # plane with the account key, which this account keeps (see above).
+  storage_account_name = azurerm_storage_account.state.name
+}
+
+resource "azurerm_storage_queue" "floe" {
+  for_each           = toset(local.floe_queues)
+  name               = "${var.storage_prefix}${each.key}"
+  storage_account_id = azurerm_storage_account.state.id
+}
+
+resource "azurerm_storage_container" "floe" {
+  for_each              = toset(local.floe_containers)
+  name                  = "${var.storage_prefix}${each.key}"
+  storage_account_id    = azurerm_storage_account.state.id
+  container_access_type = "private"
+}
+
+resource "azurerm_storage_account" "deployment" {
+  name                            = local.deployment_account_name
+  resource_group_name             = azurerm_resource_group.main.name
+  location                        = azurerm_resource_group.main.location
+  account_kind                    = "StorageV2"
+  account_tier                    = "Standard"
+  account_replication_type        = "LRS"
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  tags                            = local.tags
+}
+
+resource "azurerm_storage_container" "deployment" {
+  name                  = local.deployment_container
+  storage_account_id    = azurerm_storage_account.deployment.id
+  container_access_type = "private"
+}
