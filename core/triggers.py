@@ -384,15 +384,7 @@ class TriggerService:
             info = {"time_ms": now_ms, "file_arrival_location": settings["url"]}
             fire = Fire(TriggerType.FILE_ARRIVAL, token, info)
         next_ms = file_rules.next_check_ms(settings, after, reconcile_interval_ms=self.poll_ms)
-        new = replace(
-            rec,
-            state=after.to_json(),
-            error=error,
-            next_ms=max(next_ms, now_ms + 1),
-            fires=rec.fires + (1 if fire else 0),
-            last_fire_ms=now_ms if fire else rec.last_fire_ms,
-        )
-        return new, fire
+        return _checked(rec, after.to_json(), error, next_ms, fire, now_ms), fire
 
     def _decide_table(
         self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int
@@ -414,15 +406,7 @@ class TriggerService:
             fire = Fire(TriggerType.TABLE, token, info)
         ready = table_rules.next_check_ms(settings, after)
         next_ms = now_ms + self.poll_ms if ready is None else min(ready, now_ms + self.poll_ms)
-        new = replace(
-            rec,
-            state=after.to_json(),
-            error=error,
-            next_ms=max(next_ms, now_ms + 1),
-            fires=rec.fires + (1 if fire else 0),
-            last_fire_ms=now_ms if fire else rec.last_fire_ms,
-        )
-        return new, fire
+        return _checked(rec, after.to_json(), error, next_ms, fire, now_ms), fire
 
     def _latest_delta_version(self, table: str) -> int | None:
         """The newest commit version of the Delta table at `table` (a local path or `file://` URL read
@@ -781,6 +765,20 @@ class TriggerService:
             self.blobs.put(ref, rec.state.encode())
             props["state_ref"] = ref
         return props
+
+
+def _checked(
+    rec: TriggerRecord, state: str, error: str, next_ms: int, fire: Fire | None, now_ms: int
+) -> TriggerRecord:
+    """A file-arrival or table-update trigger after a check at `now_ms` that fired (`fire`) or not."""
+    return replace(
+        rec,
+        state=state,
+        error=error,
+        next_ms=max(next_ms, now_ms + 1),
+        fires=rec.fires + (1 if fire else 0),
+        last_fire_ms=now_ms if fire else rec.last_fire_ms,
+    )
 
 
 def _decode(entity: Entity) -> TriggerRecord:

@@ -33,7 +33,7 @@ from core.engine.states import TriggerType
 from core.errors import JobNotFound, Unauthenticated
 from core.jobs import JobService
 from core.model import validate_run_now
-from core.model.base import invalid
+from core.model.base import invalid, json_type, reject_json_constant
 from core.model.jobs import MAX_IDEMPOTENCY_TOKEN
 from core.repository import Repository
 from core.store import Entity
@@ -150,7 +150,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=reject_json_constant)
     except RecursionError:
         raise invalid("body", "must be a JSON object nested at most a few hundred levels deep") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
@@ -158,22 +158,8 @@ def _parse_body(body: bytes) -> dict[str, Any]:
             "body", f"must be a JSON object (UTF-8 JSON text); it is not valid JSON: {exc}"
         ) from None
     if not isinstance(parsed, dict):
-        raise invalid("body", f"must be a JSON object, not {_json_type(parsed)}")
+        raise invalid("body", f"must be a JSON object, not {json_type(parsed)}")
     return parsed
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "null" if value is None else "a number"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _as_parameter(value: Any) -> str:

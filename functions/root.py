@@ -131,11 +131,9 @@ def _queue_endpoint_of_webjobs(env: Mapping[str, str]) -> str:
 
 def _queue_endpoint(connection_string: str) -> str:
     """The queue service a connection string names (no key in it), or "" when it names none."""
-    fields = {}
-    for part in connection_string.split(";"):
-        name, sep, value = part.partition("=")
-        if sep:
-            fields[name.strip().lower()] = value.strip()
+    from core.store.azure._common import connection_fields
+
+    fields = connection_fields(connection_string)
     if fields.get("usedevelopmentstorage", "").lower() == "true":
         return _DEVELOPMENT_QUEUES
     if fields.get("queueendpoint"):

@@ -135,3 +135,21 @@ def check_string_list(value: Any, path: str) -> Sequence[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid(path, "must be a JSON array of strings", value)
     return value
+
+
+def json_type(value: Any) -> str:
+    """How an error message names the type of a parsed JSON value ("an array", "null", ...)."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else "a number"
+
+
+def reject_json_constant(name: str) -> Any:
+    """`json.loads(parse_constant=...)`: NaN and Infinity are not JSON."""
+    raise ValueError(f"{name} is not valid JSON")

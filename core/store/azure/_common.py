@@ -17,12 +17,18 @@ from core.store.ports import StoreError
 API_VERSION = "2026-06-06"
 
 
-def account_name(connection_string: str) -> str:
+def connection_fields(connection_string: str) -> dict[str, str]:
+    """The `name=value` fields of a connection string, names lower-cased."""
     fields = {}
     for part in connection_string.split(";"):
         name, sep, value = part.partition("=")
         if sep:
             fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def account_name(connection_string: str) -> str:
+    fields = connection_fields(connection_string)
     if fields.get("usedevelopmentstorage", "").lower() == "true":
         return "devstoreaccount1"
     return fields.get("accountname", "unknown")
