@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,10 +45,13 @@ def serve(
     from core.runtime.deploy import deploy_jobs
     from core.runtime.host import LocalHost
     from core.settings import Settings
+    from core.telemetry import configure, current
+    from core.telemetry.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env(home=home, port=port, host=host, storage=storage, workers=workers)
+        configure_logging(settings.log_format)
+        configure()  # the exporter the environment names (APPLICATIONINSIGHTS_*, OTEL_*), once
         settings.home.mkdir(parents=True, exist_ok=True)
         runtime = LocalHost(settings)
     except FloeError as bad:
@@ -75,6 +77,7 @@ def serve(
         server.run()
     finally:
         runtime.stop()
+        current().flush()
 
 
 @app.command()

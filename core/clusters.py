@@ -45,6 +45,8 @@ from core.compute.clusters import (
 from core.compute.logs import LogShipper
 from core.errors import InvalidState, NotFound, SchemaVersionError
 from core.store.ports import BlobStore, Entity, EntityExists, EntityNotFound, EtagMismatch, TableStore
+from core.telemetry import cluster_span, clusters_seen
+from core.telemetry.names import CLUSTER_CREATE_SPAN, CLUSTER_TERMINATE_SPAN
 
 __all__ = ["ClusterNotFound", "ClusterRecord", "ClusterService", "job_cluster_id", "task_environment"]
 
@@ -328,13 +330,15 @@ class ClusterService:
             )
             try:
                 record = self._insert(fresh)
-                return self._launch(record, parsed, background=False)
+                with cluster_span(CLUSTER_CREATE_SPAN, cluster_id, run_id=run_id, host_id=self.host_id):
+                    return self._launch(record, parsed, background=False)
             except EntityExists:
                 record = self.get(cluster_id)
         if record.state.is_final:
             claimed = self._claim(replace(record, spec=dict(spec)))
             if claimed is not None:
-                return self._launch(claimed, parsed, background=False)
+                with cluster_span(CLUSTER_CREATE_SPAN, cluster_id, run_id=run_id, host_id=self.host_id):
+                    return self._launch(claimed, parsed, background=False)
         record = self.wait_until(
             cluster_id, (ClusterState.RUNNING, ClusterState.ERROR, ClusterState.TERMINATED)
         )
@@ -349,11 +353,21 @@ class ClusterService:
         prefix = f"{_JOB_PREFIX}{run_id}-"
         return [_decode(e) for e in self._table.scan(PARTITION, row_key_from=prefix, row_key_to=prefix + "~")]
 
-    def terminate_run_clusters(self, run_id: int, *, reason: str = "The run ended") -> None:
-        """Terminate every job cluster of the run. Idempotent; call when the run ends, however it ends."""
+    def terminate_run_clusters(
+        self, run_id: int, *, reason: str = "The run ended", traceparent: str | None = None
+    ) -> None:
+        """Terminate every job cluster of the run. Idempotent; call when the run ends, however it ends.
+        `traceparent`: the run's trace context, the parent of the termination spans."""
         for record in self.run_clusters(run_id):
             if record.state != ClusterState.TERMINATED:
-                self.terminate(record.cluster_id, reason=reason)
+                with cluster_span(
+                    CLUSTER_TERMINATE_SPAN,
+                    record.cluster_id,
+                    run_id=run_id,
+                    host_id=self.host_id,
+                    traceparent=traceparent,
+                ):
+                    self.terminate(record.cluster_id, reason=reason)
 
     def reap_orphans(self, active_run_ids: Iterable[int], live_hosts: Iterable[str]) -> list[str]:
         """Terminate what nobody will terminate: job clusters whose run is no longer active, clusters whose
@@ -362,7 +376,9 @@ class ClusterService:
         active = set(active_run_ids)
         hosts = {*live_hosts, self.host_id}
         reaped = []
-        for record in self.list():
+        records = self.list()
+        clusters_seen(sum(1 for r in records if not r.state.is_final))
+        for record in records:
             if record.state == ClusterState.TERMINATED:
                 continue
             orphan = record.cluster_source == ClusterSource.JOB and record.run_id not in active

@@ -41,6 +41,7 @@ from core.tasks.runtime.spark import PYFILES_ENV
 from core.tasks.spark_submit import build_spark_submit_command
 from core.tasks.sql import build_sql_command, read_sql_output
 from core.tasks.wheel import build_wheel_command
+from core.telemetry import libraries_span
 
 log = logging.getLogger("floe.executor")
 
@@ -127,7 +128,8 @@ class Launch:
     job_parameters: Mapping[str, str] = field(default_factory=dict)
     upstream_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cluster_env: Mapping[str, str] = field(default_factory=dict)  # SPARK_REMOTE of the task's cluster
-    traceparent: str | None = None
+    traceparent: str | None = None  # W3C context of the attempt's span: TRACEPARENT of the process
+    tracestate: str | None = None
 
 
 class TaskExecutor:
@@ -182,6 +184,7 @@ class TaskExecutor:
             attempt=launch.attempt,
             workspace=self.workspace,
             traceparent=launch.traceparent,
+            tracestate=launch.tracestate,
         )
         env.update(launch.cluster_env)
         env[TASK_DIR_ENV] = str(task_dir)
@@ -211,7 +214,15 @@ class TaskExecutor:
         libraries = resolve_libraries(task.get("libraries") or [], workspace=workspace)
         python = self.python
         if libraries.has_python:
-            python = str(ensure_python_env(libraries, cache_dir=self.home / "envs", base_python=self.python))
+            with libraries_span(
+                job_id=launch.job_id,
+                run_id=launch.run_id,
+                task_key=launch.task_key,
+                task_run_id=launch.task_run_id,
+                traceparent=launch.traceparent,
+            ):
+                built = ensure_python_env(libraries, cache_dir=self.home / "envs", base_python=self.python)
+            python = str(built)
         master = launch.cluster_env.get("FLOE_SPARK_MASTER")
         conf = jvm_options(libraries)
         shipped = [str(w) for w in libraries.wheels]

@@ -51,14 +51,16 @@ from core.executor import (
     trace_blob,
 )
 from core.jobs import JobService
-from core.messages import WorkMessage
+from core.messages import WORK_QUEUE, WorkMessage
 from core.model import RepairRequest, RunNowRequest, validate_run_now
+from core.notify import Notifier
 from core.repository import Repository, RunState
 from core.runs import RunService
 from core.schedule.listing import list_location
 from core.settings import Settings
 from core.store import Storage
 from core.tasks.libraries import LibraryInstallError
+from core.telemetry import RunTelemetry, message_span, redrive_span, run_seen, run_traceparent, task_context
 from core.triggers import TriggerService
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 from core.webhooks import WebhookService
@@ -100,6 +102,8 @@ class Floe:
         self.trigger_min_seconds = settings.trigger_min_seconds
         self.jobs = JobService(self.repo, self.runs, self.clock, trigger_min_seconds=self.trigger_min_seconds)
         self.webhooks = WebhookService(self.repo, self.jobs, self.clock)
+        self.notifier = Notifier.from_settings(settings, self.repo, self.clock, host_id=self.host_id)
+        self.destinations = self.notifier.destinations  # /api/2.0/notification-destinations
         self.executor: TaskExecutor | None = None
         if run_tasks:
             self.executor = TaskExecutor(
@@ -130,6 +134,9 @@ class Floe:
         )
         self.runs.on_finished.append(self._run_finished)
         self.runs.on_finished.append(self.triggers.on_run_finished)  # after the slot is free
+        self.runs.on_finished.append(self.notifier.on_run_finished)  # hands the sending to its own threads
+        self.runs.on_step.append(self.notifier.on_step)  # starts and task ends notify; duration timers
+        self.runs.on_step.append(RunTelemetry(self.repo.load_spec, self.host_id).on_step)  # spans, metrics
         self.runs.start_child = self._start_child
         self._token_cache: dict[str, str] = {}
         self._last_heartbeat = 0
@@ -141,6 +148,7 @@ class Floe:
             self.executor.close()
         self.clusters.close()
         self.provider.close()
+        self.notifier.close()  # before the storage its deliveries record into
         self.storage.close()
 
     # ------------------------------------------------------------------------------------------ auth
@@ -297,7 +305,7 @@ class Floe:
         if run.run_type is RunType.JOB_RUN:
             self._promote_queued(run.job_id, run.run_id)
         if _names_compute(self.repo.load_spec(run.spec_ref)):
-            self.clusters.terminate_run_clusters(run.run_id)
+            self.clusters.terminate_run_clusters(run.run_id, traceparent=run_traceparent(run))
         if run.trigger is TriggerType.RUN_JOB_TASK and "parent_run_id" in run.trigger_info:
             ok = run.result is not None and run.result.is_success
             result = run.result.value if run.result else run.life_cycle.value
@@ -360,9 +368,23 @@ class Floe:
 
     # -------------------------------------------------------------------------------------- messages
 
-    def handle_message(self, body: str) -> None:
+    def handle_message(
+        self,
+        body: str,
+        *,
+        queue: str = WORK_QUEUE,
+        enqueued_at: datetime | None = None,
+        dequeue_count: int | None = None,
+    ) -> None:
         """Handle one queue message. Raises InvalidMessage for a message that can never succeed (the
-        caller moves it to the poison queue) and any other error for one worth retrying."""
+        caller moves it to the poison queue) and any other error for one worth retrying. What the caller
+        knows of the delivery (queue, enqueue time, dequeue count) goes into the message's span."""
+        with message_span(
+            body, queue=queue, host_id=self.host_id, enqueued_at=enqueued_at, dequeue_count=dequeue_count
+        ):
+            self._handle_message(body)
+
+    def _handle_message(self, body: str) -> None:
         message = WorkMessage.decode(body)
         try:
             if message.kind == "run.advance":
@@ -440,6 +462,7 @@ class Floe:
             )
             return
         settings = {**resolved["settings"], **resolved["values"]}
+        attempt = task_context(step.run, task)
         try:
             self.executor.launch(
                 Launch(
@@ -453,7 +476,8 @@ class Floe:
                     job_parameters=step.run.job_parameters,
                     upstream_values=resolved["upstream"],
                     cluster_env=cluster_environment(cluster) if cluster else {},
-                    traceparent=step.run.traceparent,
+                    traceparent=attempt.traceparent if attempt else None,  # its floe.task span's
+                    tracestate=attempt.tracestate if attempt else None,
                 )
             )
         except LibraryInstallError as bad:
@@ -553,6 +577,7 @@ class Floe:
             report.triggered = self.triggers.run_due(now_ms)
         except Exception:
             log.exception("could not check the due triggers")
+        self.notifier.tick(now_ms)  # duration warnings whose deadline passed (an in-memory timer)
         with self._tick_lock:
             if now_ms - self._last_heartbeat >= HEARTBEAT_MS:
                 self.repo.heartbeat(self.host_id, now_ms)
@@ -589,6 +614,8 @@ class Floe:
             # Its promotion may have been lost with a host, or the job's limit was raised since.
             self._promote_queued(state.run.job_id, 0)
             return
+        self.notifier.check_durations(state, now_ms)  # runs this host's timer does not know of
+        run_seen(state.run, now_ms)
         for task in state.tasks.values():
             if task.life_cycle is LifeCycle.RUNNING and task.lease_owner in dead:
                 report.lost += 1
@@ -603,7 +630,9 @@ class Floe:
                 )
             elif task.life_cycle is LifeCycle.PENDING and now_ms - task.queued_time > STUCK_PENDING_MS:
                 report.redriven += 1
-                self.runs.send(WorkMessage("task.start", run_id, task.run_id))
+                with redrive_span(state.run, task, self.host_id):
+                    trace = run_traceparent(state.run)
+                    self.runs.send(WorkMessage("task.start", run_id, task.run_id, traceparent=trace))
         self.runs.transact(run_id, lambda s: None if s.run.is_final else Advance())
 
 

@@ -35,7 +35,8 @@ class WorkMessage:
     run_id: int
     task_run_id: int | None = None
     reason: str | None = None  # task.kill: the Result the killed attempt ends with
-    traceparent: str | None = None
+    traceparent: str | None = None  # the W3C context of the run's span (`core.telemetry.context`)
+    delay_ms: int | None = None  # sent with a delay of this long (so its queue age leaves the delay out)
 
     def encode(self) -> str:
         body: dict[str, Any] = {"v": VERSION, **{k: v for k, v in asdict(self).items() if v is not None}}
@@ -63,7 +64,10 @@ class WorkMessage:
             raise InvalidMessage(f"queue message field reason {reason!r} is not a string")
         if traceparent is not None and not isinstance(traceparent, str):
             raise InvalidMessage(f"queue message field traceparent {traceparent!r} is not a string")
-        return cls(kind, run_id, task_run_id, reason, traceparent)  # type: ignore[arg-type]
+        delay_ms = data.get("delay_ms")
+        if delay_ms is not None and (isinstance(delay_ms, bool) or not isinstance(delay_ms, int)):
+            raise InvalidMessage(f"queue message field delay_ms {delay_ms!r} is not an integer")
+        return cls(kind, run_id, task_run_id, reason, traceparent, delay_ms)  # type: ignore[arg-type]
 
 
 def _id(data: dict[str, Any], name: str, *, required: bool) -> int | None:

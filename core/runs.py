@@ -44,6 +44,7 @@ from core.ids import new_id
 from core.messages import WORK_QUEUE, WorkMessage, host_queue
 from core.repository import Repository, RunState
 from core.store import BatchFailed, EntityExists, EtagMismatch, QueueStore
+from core.telemetry.context import new_traceparent, run_traceparent
 from core.views import RunPage, RunView
 
 log = logging.getLogger("floe.runs")
@@ -71,6 +72,11 @@ class RunService:
         self.kill_local: Callable[[int, str], bool] | None = None
         # Called after a run reached a final state (clean-up, notifications, queued runs).
         self.on_finished: list[Callable[[Run], None]] = []
+        # Called after every committed step with the run before and after it (`after.tasks` holds every
+        # attempt; those the step did not change are the same objects as in `before.tasks`), before the
+        # step's commands run: notifications derive starts and ends from it. Hooks must be quick (hand
+        # slow work to a thread of their own); one that raises is logged, never seen by the caller.
+        self.on_step: list[Callable[[RunState, RunState], None]] = []
         # Starts the child run of a run_job_task (set by the composition root, which knows jobs).
         self.start_child: Callable[[Run, StartChildRun], None] | None = None
 
@@ -89,7 +95,10 @@ class RunService:
             Admission.SKIP: Skip(reason),
         }[admission]
         for _ in range(_MAX_RACES):
-            run = replace(run, created_time=run.created_time or now)
+            # The run's span gets its ids now; it is exported when the run ends (core.telemetry).
+            run = replace(
+                run, created_time=run.created_time or now, traceparent=run.traceparent or new_traceparent()
+            )
             step = apply(run, {}, dag, event, now, new_id, self.context(run, {}, spec))
             try:
                 saved = self.repo.insert_run(step.run, step.tasks.values())
@@ -97,6 +106,7 @@ class RunService:
                 run = replace(run, run_id=new_id())  # another host drew the same id in the same ms
                 continue
             self._remember(saved)
+            self._report(RunState(run, {}, {}), saved)
             self._execute(step, saved)
             return step.run
         raise InvalidState(f"could not allocate a run id after {_MAX_RACES} attempts")
@@ -125,7 +135,8 @@ class RunService:
             done = self._commit(run_id, make_event, stamp, spec_ref, stamp_run, prepare)
         if done is None:
             return None
-        step, state = done
+        step, state, before = done
+        self._report(before, state)
         self._execute(step, state)  # outside the lock: commands may transact other runs
         return step
 
@@ -137,7 +148,8 @@ class RunService:
         spec_ref: str | None,
         stamp_run: Callable[[Run], Run] | None,
         prepare: Callable[[RunState], RunState] | None,
-    ) -> tuple[Step, RunState] | None:
+    ) -> tuple[Step, RunState, RunState] | None:
+        """The committed step, the state after it and the state it was applied to (None: nothing to do)."""
         for _ in range(_MAX_RACES):
             # The state this process committed last is used optimistically: if anyone wrote the run since,
             # the commit's ETags no longer match and the loop reads it afresh. Deciding to do nothing is
@@ -186,7 +198,7 @@ class RunService:
                     continue
                 raise
             self._remember(saved)
-            return step, saved
+            return step, saved, state
         raise InvalidState(f"run {run_id} changed {_MAX_RACES} times while one event was applied; try again")
 
     def peek(self, run_id: int) -> RunState:
@@ -222,16 +234,25 @@ class RunService:
             dag = self._dags[spec_ref] = Dag.from_settings(spec)
         return dag
 
+    def _report(self, before: RunState, after: RunState) -> None:
+        for hook in self.on_step:
+            try:
+                hook(before, after)
+            except Exception:
+                log.exception("a step hook failed for run %s", after.run.run_id)
+
     def _execute(self, step: Step, state: RunState) -> None:
         for command in step.commands:
             if isinstance(command, StartTask):
-                self.send(WorkMessage("task.start", state.run.run_id, command.task_run_id))
+                trace = run_traceparent(state.run)
+                self.send(WorkMessage("task.start", state.run.run_id, command.task_run_id, traceparent=trace))
             elif isinstance(command, KillTask):
                 self._kill(state, command)
             elif isinstance(command, WakeAt):
                 # Round up: a wake-up that arrives early finds nothing due and costs a second one.
                 delay = max(0.0, (command.at_ms - to_millis(self.clock.now()) + 1) / 1000)
-                self.send(WorkMessage("run.advance", state.run.run_id), delay=min(delay, _MAX_DELAY_S))
+                advance = WorkMessage("run.advance", state.run.run_id, traceparent=run_traceparent(state.run))
+                self.send(advance, delay=min(delay, _MAX_DELAY_S))
             elif isinstance(command, StartChildRun):
                 if self.start_child is not None:
                     self.start_child(state.run, command)
@@ -255,10 +276,14 @@ class RunService:
         elif owner == self.host_id and self.kill_local is not None:
             self.kill_local(command.task_run_id, reason)
         else:
-            message = WorkMessage("task.kill", state.run.run_id, command.task_run_id, reason)
+            message = WorkMessage(
+                "task.kill", state.run.run_id, command.task_run_id, reason, run_traceparent(state.run)
+            )
             self.queues.queue(host_queue(owner)).send(message.encode())
 
     def send(self, message: WorkMessage, *, delay: float = 0) -> None:
+        if delay > 0:
+            message = replace(message, delay_ms=int(delay * 1000))
         self.work.send(message.encode(), delay_seconds=delay)
 
     def context(

@@ -33,11 +33,19 @@ class Settings:
     workers: int = 4  # FLOE_WORKERS: queue worker threads per host
     public_url: str = ""  # FLOE_PUBLIC_URL: base of run_page_url (default: the request's own base URL)
     tick_seconds: float = 1.0  # FLOE_TICK_SECONDS: how often the local runtime ticks
+    log_format: str = "text"  # FLOE_LOG_FORMAT: `floe serve` logs as "text" or "json" lines (with trace ids)
     python: str = ""  # FLOE_PYTHON: interpreter for Python tasks (default: the one running Floe)
     # FLOE_TRIGGER_MIN_SECONDS: the floor of file-arrival / table-update timers (Databricks: 60)
     trigger_min_seconds: int = 60
     # FLOE_TRIGGER_POLL_SECONDS: how often file-arrival folders are listed and Delta tables polled
     trigger_poll_seconds: float = 60.0
+    # Notifications (core.notify): the SMTP server emails go through; no host means emails are skipped.
+    smtp_host: str = ""  # FLOE_SMTP_HOST
+    smtp_port: int = 25  # FLOE_SMTP_PORT
+    smtp_security: str = "none"  # FLOE_SMTP_SECURITY: "none", "starttls" or "ssl" (implicit TLS)
+    smtp_user: str = ""  # FLOE_SMTP_USER: log in when set
+    smtp_password: str = field(default="", repr=False)  # FLOE_SMTP_PASSWORD
+    smtp_from: str = "floe@localhost"  # FLOE_SMTP_FROM: the sender address
 
     @property
     def workspace_dir(self) -> Path:
@@ -84,12 +92,19 @@ _ENV = {
     "workers": "FLOE_WORKERS",
     "public_url": "FLOE_PUBLIC_URL",
     "tick_seconds": "FLOE_TICK_SECONDS",
+    "log_format": "FLOE_LOG_FORMAT",
     "python": "FLOE_PYTHON",
     "trigger_min_seconds": "FLOE_TRIGGER_MIN_SECONDS",
     "trigger_poll_seconds": "FLOE_TRIGGER_POLL_SECONDS",
+    "smtp_host": "FLOE_SMTP_HOST",
+    "smtp_port": "FLOE_SMTP_PORT",
+    "smtp_security": "FLOE_SMTP_SECURITY",
+    "smtp_user": "FLOE_SMTP_USER",
+    "smtp_password": "FLOE_SMTP_PASSWORD",
+    "smtp_from": "FLOE_SMTP_FROM",
 }
 _KNOWN = frozenset(_ENV.values())
-_SECRETS = frozenset({"azure_connection_string", "admin_token"})
+_SECRETS = frozenset({"azure_connection_string", "admin_token", "smtp_password"})
 
 
 def _coerce(values: dict[str, object]) -> dict[str, object]:
@@ -98,12 +113,17 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
         var = _ENV.get(name, name)
         if name in ("home", "workspace"):
             out[name] = Path(str(value)).expanduser()
-        elif name in ("port", "workers", "trigger_min_seconds"):
+        elif name in ("port", "workers", "trigger_min_seconds", "smtp_port"):
             try:
                 number = int(str(value))
             except ValueError:
                 raise InvalidParameterValue(f"{var}: {value!r} is not an integer") from None
-            low, high = {"port": (1, 65535), "workers": (1, 256), "trigger_min_seconds": (0, 60)}[name]
+            low, high = {
+                "port": (1, 65535),
+                "workers": (1, 256),
+                "trigger_min_seconds": (0, 60),
+                "smtp_port": (1, 65535),
+            }[name]
             if not low <= number <= high:
                 raise InvalidParameterValue(f"{var}: {number} is outside {low}..{high}")
             out[name] = number
@@ -119,6 +139,14 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
         elif name == "storage":
             if value not in ("sqlite", "azure"):
                 raise InvalidParameterValue(f"{var}: {value!r} is not one of 'sqlite', 'azure'")
+            out[name] = value
+        elif name == "log_format":
+            if value not in ("text", "json"):
+                raise InvalidParameterValue(f"{var}: {value!r} is not one of 'text', 'json'")
+            out[name] = value
+        elif name == "smtp_security":
+            if value not in ("none", "starttls", "ssl"):
+                raise InvalidParameterValue(f"{var}: {value!r} is not one of 'none', 'starttls', 'ssl'")
             out[name] = value
         else:
             out[name] = str(value)

@@ -64,6 +64,7 @@ from core.schedule.quartz import QuartzCron, parse_timezone
 from core.schedule.triggers import trigger_kind, trigger_settings
 from core.schedule.urls import StorageLocation, parse_location
 from core.store import BatchFailed, BatchOp, BlobStore, Entity, EntityExists, EtagMismatch, Table
+from core.telemetry import trigger_fired
 
 log = logging.getLogger("floe.triggers")
 
@@ -316,6 +317,9 @@ class TriggerService:
                 return 0
             new, fire = self._decide(rec, wanted[1], now_ms)
             started = self._start(job, fire) if fire else 0
+            if fire is not None and started:
+                due = fire.info.get("time_ms") or rec.next_ms or now_ms
+                trigger_fired(fire.trigger.value, int(due), now_ms)
             if self._commit(rec, new, sides=rec.sides):
                 return started
             if fire is None:

@@ -48,7 +48,9 @@ def work(msg: func.QueueMessage) -> None:
     floe = root.floe()
     body = msg.get_body().decode("utf-8", errors="replace")
     try:
-        floe.handle_message(body)
+        floe.handle_message(
+            body, queue=WORK_QUEUE, enqueued_at=msg.insertion_time, dequeue_count=msg.dequeue_count
+        )
     except InvalidMessage as bad:
         log.warning(
             "message %s on %s cannot be handled, moved to its poison queue: %s",
@@ -63,6 +65,7 @@ def work(msg: func.QueueMessage) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name=WORK_POISON, connection=CONNECTION)
 def work_poison(msg: func.QueueMessage) -> None:
     from core.store import BlobExists
+    from core.telemetry import message_poisoned
 
     floe = root.floe()
     body = msg.get_body().decode("utf-8", errors="replace")
@@ -80,6 +83,7 @@ def work_poison(msg: func.QueueMessage) -> None:
     except BlobExists:
         pass  # delivered again after it was kept
     summary = _summary(body)
+    message_poisoned(WORK_QUEUE, body)
     log.error(
         "poison message %s: kind %s, run %s, task run %s; kept at %s",
         msg.id,

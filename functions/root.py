@@ -61,8 +61,12 @@ def floe() -> Floe:
         if _floe is None:
             from core.handlers import Floe
             from core.runtime.host import storage_from
+            from core.telemetry import configure
 
             settings = settings_from(os.environ)
+            # Once per process; with PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true the worker has
+            # configured Azure Monitor already and Floe only uses its providers.
+            configure(os.environ)
             if not settings.admin_token:
                 log.warning("FLOE_ADMIN_TOKEN is not set: only API tokens stored by Floe authenticate")
             built = Floe(settings, storage_from(settings), clock=_clock, run_tasks=True)

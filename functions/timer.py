@@ -10,6 +10,7 @@ triggers catches up every fire the downtime skipped.
 from __future__ import annotations
 
 import logging
+import time
 
 import azure.functions as func
 
@@ -25,9 +26,15 @@ SCHEDULE = "0 * * * * *"  # NCRONTAB with seconds: at second 0 of every minute, 
 @bp.function_name("tick")
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
 def tick(timer: func.TimerRequest) -> None:
+    scheduled_ms = _scheduled_ms()
     if timer.past_due:
         log.warning("the tick is past due (the app was down or busy); catching up now")
-    report = root.floe().tick()
+    from core.telemetry import tick as measured
+
+    floe = root.floe()
+    with measured(floe.host_id, scheduled_ms=scheduled_ms) as work:
+        report = floe.tick()
+        work.worked = bool(report.triggered or report.redriven or report.lost)
     if report.triggered or report.redriven or report.lost:
         log.info(
             "tick: %d run(s) triggered, %d attempt(s) re-driven, %d lost",
@@ -35,3 +42,9 @@ def tick(timer: func.TimerRequest) -> None:
             report.redriven,
             report.lost,
         )
+
+
+def _scheduled_ms() -> float:
+    """When this tick was due: second 0 of the current minute (the schedule), by the wall clock."""
+    now = time.time()
+    return (now - now % 60) * 1000

@@ -49,6 +49,9 @@ locals {
     # exporter itself (azure-monitor-opentelemetry must be in the app's requirements). Floe must not
     # configure it a second time.
     PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY = "true"
+    # Floe's own spans and metrics are what the alerts and the workbook read; without this the worker's
+    # instrumentations would add a dependency span per storage call and per poll of the kill queue.
+    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = "azure_sdk,requests,urllib3,urllib"
   }
 
   # Data roles of the app's identity on the state account: the host's locks and keys (blobs), the queue

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.storage",
     "tests.fixtures.server",
+    "tests.fixtures.telemetry",
 ]

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from core.api import clusters, jobs, runs, webhooks
+from core.api import clusters, destinations, jobs, runs, webhooks
 from core.api.auth import authenticate
 from core.api.call import API_VERSIONS, Call, Endpoint
 from core.api.errors import (
@@ -38,6 +38,7 @@ from core.api.errors import (
 from core.api.service import FloeService
 from core.clock import Clock, SystemClock, to_millis
 from core.errors import FloeError, MalformedRequest
+from core.model.base import json_type, reject_json_constant
 
 logger = logging.getLogger("floe.api")
 
@@ -65,6 +66,19 @@ def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
                 methods=[method],
                 include_in_schema=False,
             )
+    for method, path, endpoint in destinations.ROUTES:  # Databricks serves these under 2.0 only
+        app.add_route(
+            f"/api/2.0/{path}",
+            _route(floe, the_clock, "2.0", method, endpoint),
+            methods=[method],
+            include_in_schema=False,
+        )
+    app.add_route(
+        destinations.HISTORY_PATH,
+        _route(floe, the_clock, "floe", "GET", destinations.history),
+        methods=["GET"],
+        include_in_schema=False,
+    )
     app.add_route(
         webhooks.SECRET_PATH,
         _route(floe, the_clock, "floe", "POST", webhooks.rotate_secret),
@@ -109,7 +123,10 @@ def _route(
                 version,
                 endpoint,
                 request.headers.get("authorization"),
-                dict(request.query_params) if is_get else None,
+                # GET: the query string and path parameters (`/{id}`); other methods: path parameters
+                {**request.query_params, **request.path_params}
+                if is_get
+                else dict(request.path_params) or None,
                 body,
                 str(request.base_url),
             )
@@ -137,7 +154,7 @@ def _serve(
     try:
         user = authenticate(floe, authorization)
         params = _parse_body(body)
-        if query is not None:  # GET: the query string wins over a (rare) JSON body
+        if query is not None:  # the query string and path parameters win over a (rare) JSON body
             params.update(query)
         call = Call(floe, version, params, user, base_url, to_millis(clock.now()))
         return json_response(endpoint(call))
@@ -155,11 +172,11 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=reject_json_constant)
     except (ValueError, RecursionError) as exc:
         raise MalformedRequest(f"The request body is not valid JSON: {_reason(exc)}") from None
     if not isinstance(parsed, dict):
-        raise MalformedRequest(f"The request body must be a JSON object, not {_json_type(parsed)}.")
+        raise MalformedRequest(f"The request body must be a JSON object, not {json_type(parsed)}.")
     if _too_deep(parsed):
         raise MalformedRequest(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
     return parsed
@@ -183,20 +200,6 @@ def _too_deep(value: Any) -> bool:
 
 def _too_large(size: int) -> MalformedRequest:
     return MalformedRequest(f"The request body is {size} bytes; at most {MAX_BODY_BYTES} are accepted.")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "null" if value is None else "a number"
 
 
 def _reason(exc: Exception) -> str:

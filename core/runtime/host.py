@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from core.errors import FloeError
@@ -17,6 +18,7 @@ from core.messages import MAX_DEQUEUE, POISON_SUFFIX, WORK_QUEUE, InvalidMessage
 from core.runtime.watcher import FolderWatcher
 from core.settings import Settings
 from core.store import Queue, ReceiptExpired, Storage, open_storage
+from core.telemetry import message_poisoned, tick
 
 log = logging.getLogger("floe.runtime")
 
@@ -81,15 +83,24 @@ class LocalHost:
 
     def _file_seen(self, path: str, size: int, modified_ms: int) -> None:
         self.floe.handle_blob_created(path, size, modified_ms)
-        self.floe.tick()  # a trigger without a wait fires now rather than at the next tick
+        self._tick()  # a trigger without a wait fires now rather than at the next tick
 
     def _tick_loop(self) -> None:
+        scheduled_ms: float | None = None  # the previous tick's start plus the interval
         while not self._stop.is_set():
+            started = time.time()
+            self._tick(scheduled_ms)
+            scheduled_ms = (started + self.settings.tick_seconds) * 1000
+            self._stop.wait(self.settings.tick_seconds)
+
+    def _tick(self, scheduled_ms: float | None = None) -> None:
+        with tick(self.floe.host_id, scheduled_ms=scheduled_ms) as work:
             try:
-                self.floe.tick()
+                report = self.floe.tick()
             except Exception:
                 log.exception("tick failed")
-            self._stop.wait(self.settings.tick_seconds)
+                return
+            work.worked = bool(report.triggered or report.redriven or report.lost)
 
     def _drain(self, queue: Queue) -> None:
         poison = self.floe.storage.queues.queue(queue.name + POISON_SUFFIX)
@@ -109,7 +120,12 @@ def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
     let it come back (after a short backoff), and after MAX_DEQUEUE deliveries move it to the poison queue.
     A message that can never succeed goes to the poison queue at once."""
     try:
-        floe.handle_message(message.body)  # type: ignore[attr-defined]
+        floe.handle_message(
+            message.body,  # type: ignore[attr-defined]
+            queue=queue.name,
+            enqueued_at=message.inserted_at,  # type: ignore[attr-defined]
+            dequeue_count=message.dequeue_count,  # type: ignore[attr-defined]
+        )
     except InvalidMessage as bad:
         log.error("poison message on %s: %s", queue.name, bad.message)
         _to_poison(queue, poison, message)
@@ -141,6 +157,7 @@ def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
 
 def _to_poison(queue: Queue, poison: Queue, message: object) -> None:
     poison.send(message.body)  # type: ignore[attr-defined]
+    message_poisoned(queue.name, message.body)  # type: ignore[attr-defined]
     try:
         queue.delete(message)  # type: ignore[arg-type]
     except ReceiptExpired:

@@ -99,10 +99,12 @@ def task_environment(
     attempt: int,
     workspace: Path,
     traceparent: str | None = None,
+    tracestate: str | None = None,
 ) -> dict[str, str]:
     """The full environment of a task process: `base` without Floe's credentials (`SCRUBBED_ENV`) and
     without Floe's own trace context, plus FLOE_JOB_ID, FLOE_RUN_ID, FLOE_TASK_RUN_ID, FLOE_TASK_KEY,
-    FLOE_ATTEMPT, FLOE_WORKSPACE, PYTHONUNBUFFERED=1 and, when given, TRACEPARENT."""
+    FLOE_ATTEMPT, FLOE_WORKSPACE, PYTHONUNBUFFERED=1 and, when given, TRACEPARENT and TRACESTATE (the
+    context of the attempt's span, so the task's own spans join the run's trace)."""
     env = {k: v for k, v in base.items() if k not in SCRUBBED_ENV and k not in _TRACE_ENV}
     env.update(
         {
@@ -117,6 +119,8 @@ def task_environment(
     )
     if traceparent:
         env["TRACEPARENT"] = traceparent
+        if tracestate:
+            env["TRACESTATE"] = tracestate
     return env
 
 

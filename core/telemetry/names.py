@@ -85,6 +85,13 @@ DEQUEUE_COUNT: Final = "floe.message.dequeue_count"
 """How many times the message has been delivered, this time included."""
 HOST_ID: Final = "floe.host.id"
 """The id of the Floe host (process) that did the work."""
+REPAIR_ID: Final = "floe.run.repair_id"
+"""The `repair_id` of the repair a span belongs to (a repair's `floe.run` span and its children)."""
+NOTIFICATION_EVENT: Final = "floe.notification.event"
+"""What a notification tells: `on_start`, `on_success`, `on_failure`,
+`on_duration_warning_threshold_exceeded`."""
+NOTIFICATION_TARGET: Final = "floe.notification.target"
+"""Where a notification goes: `email` or `destination` (never the address itself)."""
 
 # ----------------------------------------------------------------------------------------------- spans
 
@@ -96,12 +103,35 @@ duration. A run outlives the process that created it, so the span is exported on
 is SUCCESS or SUCCESS_WITH_FAILURES."""
 TASK_SPAN: Final = "floe.task"
 """One per task attempt (a retry is a new span), kind CONSUMER, so a row of `requests`, a child of the
-run's span. It starts when the attempt is claimed and ends when the attempt is final."""
+run's span. It starts when the attempt is claimed and ends when the attempt is final. (An attempt that never
+started, such as an UPSTREAM_FAILED one or one whose cluster did not come up, spans from when it was queued,
+or has no length.) A for-each iteration is a child of its for-each task's span."""
 TICK_SPAN: Final = "floe.tick"
 """One per tick that had something to do (started a run, re-drove work), kind CONSUMER (`requests`).
 The local runtime ticks every second, so a tick that finds nothing due is not recorded."""
 MESSAGE_SPAN: Final = "floe.message"
 """One per queue message handled, kind CONSUMER (`requests`), a child of the run the message is about."""
+RUN_TRIGGER_SPAN: Final = "floe.run.trigger"
+"""The creation of a run by its trigger (run-now, a schedule's tick, a file arrival, a webhook, a parent
+run), kind PRODUCER (`dependencies`), a child of the run's span, emitted by the process that created the
+run. It links to the span that was current there (the tick's, or an instrumented HTTP request's)."""
+RUN_QUEUED_SPAN: Final = "floe.run.queued"
+"""The time a run waited in the QUEUED state (`max_concurrent_runs`), kind INTERNAL (`dependencies`), a
+child of the run's span, emitted when the run leaves the queue."""
+REDRIVE_SPAN: Final = "floe.run.redrive"
+"""`tick` sending a lost `task.start` again (an attempt PENDING for too long), kind INTERNAL
+(`dependencies`), a child of the run's span."""
+CLUSTER_CREATE_SPAN: Final = "floe.cluster.create"
+"""Starting a job cluster for a task attempt, kind INTERNAL (`dependencies`), in the trace of the run
+(under the `floe.message` that starts the attempt). Only the process that starts the cluster emits it."""
+CLUSTER_TERMINATE_SPAN: Final = "floe.cluster.terminate"
+"""Terminating a job cluster at the end of its run, kind INTERNAL (`dependencies`), in the run's trace."""
+LIBRARIES_SPAN: Final = "floe.libraries.install"
+"""Finding or building the Python environment of a task attempt's libraries, kind INTERNAL
+(`dependencies`), a child of the attempt's `floe.task` span. Short when the environment is cached."""
+NOTIFICATION_SPAN: Final = "floe.notification"
+"""One delivery try of a notification (an email, a destination), kind CLIENT (`dependencies`), a child of
+the span of the run (or of the task attempt) it is about."""
 
 # --------------------------------------------------------------------------------------------- metrics
 
@@ -135,6 +165,14 @@ under Azure Functions), it counts the move. Where the Functions host moves it (t
 after maxDequeueCount deliveries), the `work_poison` function counts it as it takes it from the poison
 queue. That function also counts the unreadable messages `work` sends there at once."""
 
+TASK_RETRIES: Final = "floe.task.retries"
+"""Counter of retry attempts created (a task's `max_retries` at work), by job and task type. The new
+attempts a repair makes are not retries."""
+ACTIVE_CLUSTERS: Final = "floe.clusters.active"
+"""Histogram of how many clusters (job and all-purpose) are up or coming up (not TERMINATED or ERROR),
+recorded by `tick` each time it reconciles (every 30 s on every host): `valueMax` over a window is the most
+clusters up at once."""
+
 # ------------------------------------------------------------------------------------ the whole contract
 
 SpanKindName = Literal["CONSUMER", "SERVER", "INTERNAL", "CLIENT", "PRODUCER"]
@@ -163,7 +201,17 @@ class MetricSpec:
     series of its own."""
 
 
-_RUN_ATTRIBUTES = (JOB_ID, RUN_ID, RUN_NAME, TRIGGER_TYPE, RESULT_STATE, TERMINATION_CODE, PIPELINE_RESULT)
+_RUN_ATTRIBUTES = (
+    JOB_ID,
+    RUN_ID,
+    RUN_NAME,
+    TRIGGER_TYPE,
+    RESULT_STATE,
+    TERMINATION_CODE,
+    PIPELINE_RESULT,
+    REPAIR_ID,
+    HOST_ID,
+)
 _TASK_ATTRIBUTES = (
     JOB_ID,
     RUN_ID,
@@ -176,6 +224,7 @@ _TASK_ATTRIBUTES = (
     TASK_RESULT,
     CLUSTER_ID,
     HOST_ID,
+    REPAIR_ID,
 )
 
 SPANS: Final[Mapping[str, SpanSpec]] = MappingProxyType(
@@ -189,6 +238,17 @@ SPANS: Final[Mapping[str, SpanSpec]] = MappingProxyType(
                 MESSAGE_SPAN,
                 "CONSUMER",
                 (QUEUE_NAME, MESSAGE_KIND, DEQUEUE_COUNT, RUN_ID, TASK_RUN_ID, HOST_ID),
+            ),
+            SpanSpec(RUN_TRIGGER_SPAN, "PRODUCER", (JOB_ID, RUN_ID, TRIGGER_TYPE, HOST_ID)),
+            SpanSpec(RUN_QUEUED_SPAN, "INTERNAL", (JOB_ID, RUN_ID, HOST_ID)),
+            SpanSpec(REDRIVE_SPAN, "INTERNAL", (JOB_ID, RUN_ID, TASK_KEY, TASK_RUN_ID, HOST_ID)),
+            SpanSpec(CLUSTER_CREATE_SPAN, "INTERNAL", (CLUSTER_ID, RUN_ID, HOST_ID)),
+            SpanSpec(CLUSTER_TERMINATE_SPAN, "INTERNAL", (CLUSTER_ID, RUN_ID, HOST_ID)),
+            SpanSpec(LIBRARIES_SPAN, "INTERNAL", (JOB_ID, RUN_ID, TASK_KEY, TASK_RUN_ID, HOST_ID)),
+            SpanSpec(
+                NOTIFICATION_SPAN,
+                "CLIENT",
+                (JOB_ID, RUN_ID, TASK_KEY, TASK_RUN_ID, NOTIFICATION_EVENT, NOTIFICATION_TARGET, HOST_ID),
             ),
         )
     }
@@ -211,6 +271,8 @@ METRICS: Final[Mapping[str, MetricSpec]] = MappingProxyType(
             MetricSpec(TICK_LAG, "histogram", "ms", ()),
             MetricSpec(TRIGGER_LAG, "histogram", "ms", (TRIGGER_TYPE,)),
             MetricSpec(POISON_MESSAGES, "counter", "{message}", (QUEUE_NAME, MESSAGE_KIND)),
+            MetricSpec(TASK_RETRIES, "counter", "{attempt}", (JOB_ID, TASK_TYPE)),
+            MetricSpec(ACTIVE_CLUSTERS, "histogram", "{cluster}", ()),
         )
     }
 )

@@ -74,7 +74,7 @@ def test_a_message_that_keeps_failing_moves_to_poison_after_five_deliveries(
 ) -> None:
     floe = root.floe()
 
-    def unavailable(body: str) -> None:
+    def unavailable(body: str, **delivery: object) -> None:
         raise RuntimeError("storage is down")
 
     floe.handle_message = unavailable  # type: ignore[method-assign]
