@@ -65,7 +65,11 @@ def serve(
     runtime.start()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(floe), host=settings.host, port=settings.port, log_level="warning", access_log=False
+            create_app(floe, public_url=settings.public_url),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
         )
     )
     typer.echo(f"Floe serving on http://{settings.host}:{settings.port} (home {settings.home})", err=True)

@@ -31,7 +31,7 @@ def _middleware(floe: Floe) -> func.AsgiMiddleware:
     if _asgi is None or _asgi[0] is not floe:  # a new Floe after `root.reset()`
         from core.api import create_app
 
-        _asgi = (floe, func.AsgiMiddleware(create_app(floe)))
+        _asgi = (floe, func.AsgiMiddleware(create_app(floe, public_url=floe.settings.public_url)))
     return _asgi[1]
 
 

@@ -46,9 +46,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 
 
-def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
+def create_app(floe: FloeService, *, clock: Clock | None = None, public_url: str = "") -> FastAPI:
     """The ASGI app serving the Jobs API over `floe`. `clock` (default: the system clock) gives the
-    "now" that durations of running runs are measured to."""
+    "now" that durations of running runs are measured to. `public_url` (`FLOE_PUBLIC_URL`) is the base of
+    the links Floe hands out (`run_page_url`, webhook URLs); without it, each request's own base URL."""
     app = FastAPI(title="Floe Jobs API", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(HTTPException, http_exception_handler)
     app.add_exception_handler(FloeError, floe_exception_handler)
@@ -62,26 +63,26 @@ def create_app(floe: FloeService, *, clock: Clock | None = None) -> FastAPI:
         for method, path, endpoint in (*jobs.ROUTES, *runs.ROUTES, *clusters.ROUTES):
             app.add_route(
                 f"/api/{version}/{path}",
-                _route(floe, the_clock, version, method, endpoint),
+                _route(floe, the_clock, public_url, version, method, endpoint),
                 methods=[method],
                 include_in_schema=False,
             )
     for method, path, endpoint in destinations.ROUTES:  # Databricks serves these under 2.0 only
         app.add_route(
             f"/api/2.0/{path}",
-            _route(floe, the_clock, "2.0", method, endpoint),
+            _route(floe, the_clock, public_url, "2.0", method, endpoint),
             methods=[method],
             include_in_schema=False,
         )
     app.add_route(
         destinations.HISTORY_PATH,
-        _route(floe, the_clock, "floe", "GET", destinations.history),
+        _route(floe, the_clock, public_url, "floe", "GET", destinations.history),
         methods=["GET"],
         include_in_schema=False,
     )
     app.add_route(
         webhooks.SECRET_PATH,
-        _route(floe, the_clock, "floe", "POST", webhooks.rotate_secret),
+        _route(floe, the_clock, public_url, "floe", "POST", webhooks.rotate_secret),
         methods=["POST"],
         include_in_schema=False,
     )
@@ -104,7 +105,7 @@ async def _no_host_metadata(request: Request) -> Response:
 
 
 def _route(
-    floe: FloeService, clock: Clock, version: str, method: str, endpoint: Endpoint
+    floe: FloeService, clock: Clock, public_url: str, version: str, method: str, endpoint: Endpoint
 ) -> Callable[[Request], Awaitable[Response]]:
     is_get = method == "GET"
 
@@ -128,7 +129,7 @@ def _route(
                 if is_get
                 else dict(request.path_params) or None,
                 body,
-                str(request.base_url),
+                public_url or str(request.base_url),
             )
         except ClientDisconnect:
             return error_response(

@@ -63,7 +63,7 @@ def app_with_clusters(floe: FakeFloe) -> FastAPI:
         for method, path, endpoint in cluster_routes.ROUTES:
             app.add_route(
                 f"/api/{version}/{path}",
-                app_module._route(floe, clock, version, method, endpoint),
+                app_module._route(floe, clock, "", version, method, endpoint),
                 methods=[method],
                 include_in_schema=False,
             )

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.api import create_app
+from core.clock import FakeClock
+from tests.api.conftest import AUTH
 from tests.api.fake import T0, USER, FakeFloe
 
 
@@ -305,3 +308,12 @@ def test_cancel_cancel_all_and_delete(client: TestClient, floe: FakeFloe) -> Non
     assert neither.json()["message"] == "job_id is required unless all_queued_runs is true."
     assert client.post("/api/2.2/jobs/runs/delete", json={"run_id": run_id}).json() == {}
     assert run_id not in floe.runs
+
+
+def test_links_use_the_public_url_when_one_is_set(floe: FakeFloe) -> None:
+    app = create_app(floe, clock=FakeClock(), public_url="https://floe.example.com/")
+    client = TestClient(app, raise_server_exceptions=False, headers=AUTH)
+    job_id = create(client)
+    run_id = client.post("/api/2.2/jobs/run-now", json={"job_id": job_id}).json()["run_id"]
+    got = client.get(f"/api/2.2/jobs/runs/get?run_id={run_id}").json()
+    assert got["run_page_url"].startswith("https://floe.example.com/#job/")
