@@ -237,8 +237,7 @@ class TriggerService:
                 except FloeError as bad:
                     log.warning("could not plan the triggers of job %s: %s", job_id, bad.message)
                     continue
-                self.table.delete(PARTITION, entity.row_key)
-                planned += 1
+                planned += 1  # plan and forget remove the mark
         return planned
 
     def _fresh(
