@@ -82,8 +82,9 @@ class LocalHost:
             watcher.close()
 
     def _file_seen(self, path: str, size: int, modified_ms: int) -> None:
+        # The next tick (within FLOE_TICK_SECONDS) fires the trigger: by then the close that follows a
+        # file's creation has usually been recorded too, so a small file written at once starts one run.
         self.floe.handle_blob_created(path, size, modified_ms)
-        self._tick()  # a trigger without a wait fires now rather than at the next tick
 
     def _tick_loop(self) -> None:
         scheduled_ms: float | None = None  # the previous tick's start plus the interval
