@@ -7,7 +7,7 @@
 #   kept apart so that publishing never writes into the account that holds the state.
 
 locals {
-  # The names Floe uses in code (core/repository.py, core/triggers.py, core/clusters.py, core/notify/,
+  # The names Floe uses in code (core/repository.py, core/triggers/, core/clusters.py, core/notify/,
   # core/messages.py, core/store/azure/__init__.py), before FLOE_STORAGE_PREFIX is prepended. tests/infra checks this list
   # against the code. Floe would create a missing one itself; declaring them gives them an owner
   # (`terraform destroy` removes them) and makes the queues exist before the triggers start listening.

@@ -153,7 +153,7 @@ def test_editing_or_removing_a_schedule_moves_its_index_entry(floe: Floe, clock:
     floe.update_job(job_id, {}, ["schedule"])
     assert floe.trigger_state(job_id) == {}
     assert _at(floe, clock, START.replace(hour=11, minute=0, second=0)) == 0
-    assert not list(floe.triggers.table.scan("t"))  # no state, no index entry left
+    assert not list(floe.triggers.store.table.scan("t"))  # no state, no index entry left
 
 
 def test_editing_tasks_keeps_the_schedule_state(floe: Floe, clock: FakeClock) -> None:
@@ -167,7 +167,7 @@ def test_editing_tasks_keeps_the_schedule_state(floe: Floe, clock: FakeClock) ->
 def test_a_deleted_job_leaves_no_trigger_behind(floe: Floe, clock: FakeClock) -> None:
     job_id = _job(floe, **_every_minute())
     floe.delete_job(job_id)
-    assert not list(floe.triggers.table.scan("t"))
+    assert not list(floe.triggers.store.table.scan("t"))
     assert _at(floe, clock, START.replace(minute=1, second=0)) == 0
 
 
@@ -175,12 +175,12 @@ def test_a_job_deleted_behind_the_index_is_cleaned_up_by_the_tick(floe: Floe, cl
     job_id = _job(floe, **_every_minute())
     floe.jobs.delete(job_id)  # as if the host crashed before forgetting the triggers
     assert _at(floe, clock, START.replace(minute=1, second=0)) == 0
-    assert not list(floe.triggers.table.scan("t"))
+    assert not list(floe.triggers.store.table.scan("t"))
 
 
 def test_a_crash_after_starting_the_run_does_not_start_it_twice(floe: Floe, clock: FakeClock) -> None:
     job_id = _job(floe, **_every_minute())
-    commit = floe.triggers._commit
+    commit = floe.triggers.store.commit
     calls = []
 
     def crash_once(*args: Any, **kwargs: Any) -> bool:
@@ -189,7 +189,7 @@ def test_a_crash_after_starting_the_run_does_not_start_it_twice(floe: Floe, cloc
             raise RuntimeError("host died after starting the run")
         return commit(*args, **kwargs)
 
-    floe.triggers._commit = crash_once  # type: ignore[method-assign]
+    floe.triggers.store.commit = crash_once  # type: ignore[method-assign]
     clock.set(START.replace(minute=1, second=0))
     floe.tick()  # the run starts, the state is not saved
     clock.set(START.replace(minute=1, second=2))
@@ -245,7 +245,7 @@ def test_saves_leave_no_mark_behind(floe: Floe, clock: FakeClock) -> None:
     floe.update_job(job_id, {"max_concurrent_runs": 2}, [])
     plain = _job(floe, "plain")
     floe.reset_job(plain, {"name": "plain", "tasks": TASKS})
-    assert [e.row_key[0] for e in floe.triggers.table.scan("t")] == ["d", "s"]
+    assert [e.row_key[0] for e in floe.triggers.store.table.scan("t")] == ["d", "s"]
 
 
 # ----------------------------------------------------------------------------------------------- periodic
@@ -451,7 +451,7 @@ def test_removing_a_job_completion_trigger_removes_its_reverse_index(floe: Floe,
     floe.update_job(downstream, {}, ["trigger"])
     _finish(floe, _run(floe, upstream))
     assert _runs(floe, downstream) == []
-    assert not list(floe.triggers.table.scan("t"))
+    assert not list(floe.triggers.store.table.scan("t"))
 
 
 # ----------------------------------------------------------------------------------------------- the cost

@@ -1,44 +1,9 @@
-"""Schedules and triggers at run time: what each job's `schedule`, `trigger` and `continuous` settings
-have done so far, when each must be looked at next, and what `tick`, job saves, run ends and blob events
-do with them. The decisions are the pure functions of `core.schedule`; this module stores their state
-and starts the runs they ask for.
-
-Everything lives in one partition (`t`) of the `triggers` table, so a trigger's state and its index
-entry move together in one atomic batch:
-
-| RowKey | holds |
-|---|---|
-| `s<job id><source>` | the state of one source of a job: `s` schedule, `t` trigger, `c` continuous |
-| `d<due ms><job id><source>` | the index: look at this source once `due ms` has passed |
-| `u<upstream job id><job id>` | job-completion triggers by upstream job (read when a run ends) |
-| `a<job id>` | file-arrival trigger locations (read by blob events and the folder watcher) |
-| `p<job id>` | a save of this job has not been planned yet (see below) |
-
-**Cost grows with what is due.** `tick` reads the index range `d` .. `d<now>`: one range query holding
-just the due entries, whatever the number of jobs. The entry of a source moves (delete + insert in the
-same batch as the state) when the job is saved and after each check.
-
-**Exactly once.** Every run a trigger starts is a run-now with an idempotency token derived from the
-state it was decided on (job + scheduled instant for schedules, job + fire count + last change for
-events), so two hosts ticking at once, a replayed tick or a crash between starting the run and saving
-the state start one run. The state write is conditional on the ETag that was read; the loser of a race
-re-reads and finds the work done.
-
-**Downtime.** A schedule whose fire time passed while no Floe ticked fires once, for the earliest
-missed instant, as soon as Floe ticks again; the next fire is the first one after that tick. Missed
-instants in between are skipped, never replayed one by one. Periodic triggers do the same (see
-`core.schedule.periodic`).
-
-A job save first marks the job (`p<job id>`: "plan pending"); planning removes the mark. A crash between
-the save and its plan leaves the mark, and `sweep()` (every reconcile) re-plans the marked jobs: one range
-query when nothing crashed. A plan that a race left stale is healed too: a due check compares the state's
-settings hash with the job's current settings and re-plans instead of firing.
-"""
+"""What `tick`, job saves, run ends and blob events do with a job's triggers: the decisions are the pure
+functions of `core.schedule`; this module applies them to the stored state (`core.triggers.store`) and
+starts the runs they ask for (see the package docstring for the rules)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -50,7 +15,7 @@ from typing import Any
 from core.clock import Clock, to_millis
 from core.engine.records import Run
 from core.engine.states import RunType, TriggerType
-from core.errors import FloeError, InvalidState, JobNotFound, SchemaVersionError
+from core.errors import FloeError, InvalidState, JobNotFound
 from core.jobs import JobService
 from core.model import validate_run_now
 from core.repository import Repository, StoredJob
@@ -63,21 +28,19 @@ from core.schedule import table_update as table_rules
 from core.schedule.quartz import QuartzCron, parse_timezone
 from core.schedule.triggers import trigger_kind, trigger_settings
 from core.schedule.urls import StorageLocation, parse_location
-from core.store import BatchFailed, BatchOp, BlobStore, Entity, EntityExists, EtagMismatch, Table
+from core.store import Entity
 from core.telemetry import trigger_fired
+from core.triggers.describe import describe
+from core.triggers.store import TriggerRecord, TriggerStore, config_hash, side_rows, sources
 
 log = logging.getLogger("floe.triggers")
 
-PARTITION = "t"
-SOURCES = {"schedule": "s", "trigger": "t", "continuous": "c"}
 MIN_SCHEDULE_GAP_MS = 10_000  # scheduled runs of one job are at least 10 s apart
 CONTINUOUS_CHECK_MS = 60_000  # how often an active continuous job is checked (a lost run end heals)
 SWEEP_AFTER_MS = 60_000  # a save mark this old belongs to a host that crashed before planning
 RECENT_RUNS = 5  # upstream runs a job-completion check looks at, per upstream job
 DUE_PAGE = 1000  # index entries one tick handles at most; the rest wait for the next tick
-INLINE_STATE_CHARS = 30_000  # larger trigger state (file listings) goes to a blob
 _MAX_RACES = 20
-_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -87,64 +50,6 @@ class Fire:
     trigger: TriggerType
     token: str  # the run-now idempotency token: the same decision on any host gives the same token
     info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TriggerRecord:
-    """The stored state of one source (`schedule`, `trigger` or `continuous`) of one job."""
-
-    job_id: int
-    source: str  # s | t | c
-    kind: str  # cron | periodic | file_arrival | table_update | job_completion | continuous
-    config: str  # hash of the settings this state was planned for
-    paused: bool
-    created_ms: int
-    next_ms: int | None = None
-    last_fire_ms: int | None = None
-    last_check_ms: int | None = None
-    fires: int = 0
-    state: str = ""  # the kind's own state (`core.schedule` JSON); "" for cron and periodic
-    error: str = ""  # why the last check failed (a location that cannot be listed), shown in jobs/get
-    sides: tuple[str, ...] = ()  # the `u`/`a` rows that belong to it
-    state_ref: str | None = None  # where `state` was read from, when it lives in a blob
-    etag: str | None = None
-
-    @property
-    def row(self) -> str:
-        return state_row(self.job_id, self.source)
-
-    @property
-    def index_row(self) -> str | None:
-        return None if self.next_ms is None else index_row(self.next_ms, self.job_id, self.source)
-
-
-def state_row(job_id: int, source: str) -> str:
-    return f"s{job_id:016d}{source}"
-
-
-def index_row(due_ms: int, job_id: int, source: str) -> str:
-    return f"d{max(due_ms, 0):013d}{job_id:016d}{source}"
-
-
-def _mark_row(job_id: int) -> str:
-    return f"p{job_id:016d}"
-
-
-def _sources(settings: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """The trigger sources a job's settings define: source letter -> (kind, that setting)."""
-    out: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    if settings.get("schedule"):
-        out["s"] = ("cron", settings["schedule"])
-    if settings.get("trigger"):
-        out["t"] = (trigger_kind(settings["trigger"]), settings["trigger"])
-    if settings.get("continuous") is not None:  # `{}` is an unpaused continuous job
-        out["c"] = ("continuous", settings["continuous"])
-    return out
-
-
-def _config(kind: str, setting: Mapping[str, Any]) -> str:
-    text = json.dumps({"kind": kind, "setting": setting}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @lru_cache(maxsize=4096)
@@ -172,13 +77,13 @@ class TriggerService:
         delta_version: Callable[[str], int | None] | None = None,
     ) -> None:
         """`poll_ms`: how often file-arrival locations are listed and Delta tables polled (Databricks:
-        about a minute). `list_location` lists a location completely (default: local folders only)."""
+        about a minute). `list_location` lists a location completely (default: local folders only);
+        `delta_version` gives a Delta table's newest version (default: its `_delta_log`, local or listed)."""
         self.repo = repo
         self.jobs = jobs
         self.clock = clock
         self.poll_ms = poll_ms
-        self.table: Table = repo.storage.tables.table("triggers")
-        self.blobs: BlobStore = repo.storage.blobs
+        self.store = TriggerStore(repo.storage.tables.table("triggers"), repo.storage.blobs)
         self.list_location = list_location or listing.list_location
         self.delta_version = delta_version or self._latest_delta_version
         self._sweep_lock = threading.Lock()
@@ -189,36 +94,36 @@ class TriggerService:
         """Bring the trigger state of a job in line with its (new) settings: called after every save.
         A source whose settings did not change keeps its state; a new or changed one starts afresh
         (keeping its fire count, so run tokens never repeat); a removed one is deleted."""
-        wanted = _sources(settings)
+        wanted = sources(settings)
         for _ in range(_MAX_RACES):
-            current = {rec.source: rec for rec in self._records(job_id)}
+            current = {rec.source: rec for rec in self.store.records(job_id)}
             done = True
             for source in {*current, *wanted}:
                 old = current.get(source)
                 if source not in wanted:
-                    done &= self._remove(old) if old else True
+                    done &= self.store.remove(old) if old else True
                     continue
                 kind, setting = wanted[source]
-                config = _config(kind, setting)
+                config = config_hash(kind, setting)
                 if old is not None and old.config == config:
                     continue
                 new = self._fresh(job_id, source, kind, config, setting, old)
-                done &= self._commit(old, new, sides=_sides(job_id, kind, setting))
+                done &= self.store.commit(old, new, sides=side_rows(job_id, kind, setting))
             if done:
-                self.table.delete(PARTITION, _mark_row(job_id))
+                self.store.unmark(job_id)
                 return
         raise InvalidState(f"the triggers of job {job_id} changed {_MAX_RACES} times while being planned")
 
     def forget(self, job_id: int) -> None:
         """A job was deleted: remove its trigger state, index entries and side rows."""
-        for rec in self._records(job_id):
-            self._remove(rec)
-        self.table.delete(PARTITION, _mark_row(job_id))
+        for rec in self.store.records(job_id):
+            self.store.remove(rec)
+        self.store.unmark(job_id)
 
     def mark(self, job_id: int) -> None:
         """Say that job `job_id` is being saved: `plan` (after the save) removes the mark, `sweep` plans
         a job whose mark outlived its save."""
-        self.table.upsert(Entity(PARTITION, _mark_row(job_id), {"at": to_millis(self.clock.now())}))
+        self.store.mark(job_id, to_millis(self.clock.now()))
 
     def sweep(self, *, older_than_ms: int = SWEEP_AFTER_MS) -> int:
         """Plan every job whose save was marked more than `older_than_ms` ago and never planned (its host
@@ -226,10 +131,9 @@ class TriggerService:
         now_ms = to_millis(self.clock.now())
         planned = 0
         with self._sweep_lock:
-            for entity in self.table.scan(PARTITION, row_key_from="p", row_key_to="q"):
-                if now_ms - int(entity.get("at", 0)) < older_than_ms:
+            for job_id, marked_ms in self.store.marks():
+                if now_ms - marked_ms < older_than_ms:
                     continue  # a save still in progress
-                job_id = int(entity.row_key[1:])
                 try:
                     self.plan(job_id, self.repo.load_spec(self.repo.get_job(job_id).spec_ref))
                 except JobNotFound:
@@ -284,8 +188,7 @@ class TriggerService:
 
     def due(self, now_ms: int) -> list[Entity]:
         """The index entries due at `now_ms` (at most DUE_PAGE), oldest first."""
-        page = self.table.query(PARTITION, row_key_from="d", row_key_to=f"d{now_ms + 1:013d}", limit=DUE_PAGE)
-        return page.entities
+        return self.store.due(now_ms, DUE_PAGE)
 
     def run_due(self, now_ms: int) -> int:
         """Check every due source; returns how many runs were started (or found started)."""
@@ -300,18 +203,18 @@ class TriggerService:
     def _check(self, entry: Entity, now_ms: int) -> int:
         job_id, source = int(entry.row_key[14:30]), entry.row_key[30:]
         for _ in range(_MAX_RACES):
-            rec = self._record(job_id, source)
+            rec = self.store.record(job_id, source)
             if rec is None or rec.index_row != entry.row_key:
-                self._delete_stale(entry)
+                self.store.delete_stale(entry)
                 return 0
             try:
                 job = self.repo.get_job(job_id)
             except JobNotFound:
-                self._remove(rec)
+                self.store.remove(rec)
                 return 0
             settings = self.repo.load_spec(job.spec_ref)
-            wanted = _sources(settings).get(source)
-            if wanted is None or _config(*wanted) != rec.config:
+            wanted = sources(settings).get(source)
+            if wanted is None or config_hash(*wanted) != rec.config:
                 self.plan(job_id, settings)
                 return 0
             new, fire = self._decide(rec, wanted[1], now_ms)
@@ -319,7 +222,7 @@ class TriggerService:
             if fire is not None and started:
                 due = fire.info.get("time_ms") or rec.next_ms or now_ms
                 trigger_fired(fire.trigger.value, int(due), now_ms)
-            if self._commit(rec, new, sides=rec.sides):
+            if self.store.commit(rec, new, sides=rec.sides):
                 return started
             if fire is None:
                 continue  # an event or a run end changed the state meanwhile: decide again
@@ -366,7 +269,7 @@ class TriggerService:
     def _decide_file(
         self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int
     ) -> tuple[TriggerRecord, Fire | None]:
-        state = file_rules.FileArrivalState.from_json(self._state_text(rec))
+        state = file_rules.FileArrivalState.from_json(self.store.state_text(rec))
         error = rec.error
         if file_rules.listing_due(state, now_ms, reconcile_interval_ms=self.poll_ms):
             location = parse_location(settings["url"])
@@ -392,7 +295,7 @@ class TriggerService:
     def _decide_table(
         self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int
     ) -> tuple[TriggerRecord, Fire | None]:
-        state = table_rules.TableUpdateState.from_json(self._state_text(rec))
+        state = table_rules.TableUpdateState.from_json(self.store.state_text(rec))
         error = rec.error
         try:
             latest = {name: self.delta_version(name) for name in settings["table_names"]}
@@ -423,7 +326,7 @@ class TriggerService:
     def _decide_continuous(
         self, rec: TriggerRecord, settings: Mapping[str, Any], now_ms: int
     ) -> tuple[TriggerRecord, Fire | None]:
-        state = continuous_rules.ContinuousState.from_json(self._state_text(rec))
+        state = continuous_rules.ContinuousState.from_json(self.store.state_text(rec))
         active = len(self.jobs.slots.active_runs(rec.job_id))
         decision = continuous_rules.continuous_decision(
             settings, active, state.last_run_end_ms, now_ms, consecutive_failures=state.consecutive_failures
@@ -441,7 +344,7 @@ class TriggerService:
     ) -> tuple[TriggerRecord, Fire | None]:
         """Run ends fire job-completion triggers at once (`on_run_finished`); this periodic check reads the
         newest runs of each upstream job so that a run end whose host crashed before telling is not lost."""
-        state = completion_rules.JobCompletionState.from_json(self._state_text(rec))
+        state = completion_rules.JobCompletionState.from_json(self.store.state_text(rec))
         ended = []
         for upstream in completion_rules.upstream_job_ids(settings):
             for run_id in self.repo.latest_run_ids(int(upstream), RECENT_RUNS):
@@ -509,9 +412,7 @@ class TriggerService:
             return
         if self.repo.load_spec(run.spec_ref).get("continuous") is not None:
             self._continuous_ended(run)
-        upstream = f"u{run.job_id:016d}"
-        for entity in self.table.scan(PARTITION, row_key_from=upstream, row_key_to=upstream + "~"):
-            downstream = int(entity.row_key[17:33])
+        for downstream in self.store.downstream(run.job_id):
             try:
                 self._completion(downstream, run)
             except FloeError as bad:
@@ -521,33 +422,36 @@ class TriggerService:
         end_ms = run.end_time or to_millis(self.clock.now())
         succeeded = run.result is not None and run.result.is_success
         for _ in range(_MAX_RACES):
-            rec = self._record(run.job_id, "c")
+            rec = self.store.record(run.job_id, "c")
             if rec is None or rec.paused:
                 return
-            state = continuous_rules.ContinuousState.from_json(self._state_text(rec))
+            state = continuous_rules.ContinuousState.from_json(self.store.state_text(rec))
             if state.last_run_end_ms is not None and state.last_run_end_ms >= end_ms:
                 return  # this end (or a later one) is recorded already
             state = state.on_run_finished(succeeded, end_ms)
             allowed = end_ms + continuous_rules.restart_backoff_ms(state.consecutive_failures)
-            if self._commit(rec, replace(rec, state=state.to_json(), next_ms=allowed), sides=rec.sides):
+            if self.store.commit(rec, replace(rec, state=state.to_json(), next_ms=allowed), sides=rec.sides):
                 return
 
     def _completion(self, job_id: int, finished: Run) -> None:
         for _ in range(_MAX_RACES):
-            rec = self._record(job_id, "t")
+            rec = self.store.record(job_id, "t")
             if rec is None or rec.kind != "job_completion":
                 return
             try:
                 job = self.repo.get_job(job_id)
             except JobNotFound:
-                self._remove(rec)
+                self.store.remove(rec)
                 return
             settings = self.repo.load_spec(job.spec_ref)
             trigger = settings.get("trigger") or {}
-            if trigger_kind(trigger) != "job_completion" or _config("job_completion", trigger) != rec.config:
+            if (
+                trigger_kind(trigger) != "job_completion"
+                or config_hash("job_completion", trigger) != rec.config
+            ):
                 self.plan(job_id, settings)
                 continue
-            state = completion_rules.JobCompletionState.from_json(self._state_text(rec))
+            state = completion_rules.JobCompletionState.from_json(self.store.state_text(rec))
             fire, after = self._completion_fire(trigger_settings(trigger), state, finished, paused=rec.paused)
             if after == state:
                 return
@@ -559,7 +463,7 @@ class TriggerService:
                 fires=rec.fires + (1 if fire else 0),
                 last_fire_ms=to_millis(self.clock.now()) if fire else rec.last_fire_ms,
             )
-            if self._commit(rec, new, sides=rec.sides):
+            if self.store.commit(rec, new, sides=rec.sides):
                 return
 
     # ------------------------------------------------------------------------------------ file events
@@ -567,10 +471,9 @@ class TriggerService:
     def file_locations(self) -> list[tuple[int, StorageLocation, str]]:
         """(job id, location, url) of every file-arrival trigger."""
         out = []
-        for entity in self.table.scan(PARTITION, row_key_from="a", row_key_to="b"):
-            url = str(entity.get("url", ""))
+        for job_id, url in self.store.locations():
             try:
-                out.append((int(entity.row_key[1:]), parse_location(url), url))
+                out.append((job_id, parse_location(url), url))
             except FloeError:
                 continue
         return out
@@ -585,10 +488,10 @@ class TriggerService:
             if path is None or listing.ignored(path):
                 continue
             for _ in range(_MAX_RACES):
-                rec = self._record(job_id, "t")
+                rec = self.store.record(job_id, "t")
                 if rec is None or rec.kind != "file_arrival" or rec.paused:
                     break
-                state = file_rules.FileArrivalState.from_json(self._state_text(rec))
+                state = file_rules.FileArrivalState.from_json(self.store.state_text(rec))
                 after = file_rules.record_arrival(state, path, size, modified_ms, now_ms)
                 if after == state:
                     break
@@ -596,7 +499,9 @@ class TriggerService:
                 if settings is None:
                     break
                 next_ms = file_rules.next_check_ms(settings, after, reconcile_interval_ms=self.poll_ms)
-                if self._commit(rec, replace(rec, state=after.to_json(), next_ms=next_ms), sides=rec.sides):
+                if self.store.commit(
+                    rec, replace(rec, state=after.to_json(), next_ms=next_ms), sides=rec.sides
+                ):
                     recorded += 1
                     break
         return recorded
@@ -612,162 +517,8 @@ class TriggerService:
     # ------------------------------------------------------------------------------------- reading
 
     def describe(self, job_id: int) -> dict[str, Any]:
-        """`trigger_state` for jobs/get?include_trigger_state=true: the SDK's fields where they exist,
-        and Floe's own (`last_fire_time`, `next_fire_time`, ...) beside them."""
-        out: dict[str, Any] = {}
-        for rec in self._records(job_id):
-            view: dict[str, Any] = {
-                "pause_status": "PAUSED" if rec.paused else "UNPAUSED",
-                "fire_count": rec.fires,
-            }
-            if rec.last_fire_ms is not None:
-                view["last_fire_time"] = rec.last_fire_ms
-            if rec.next_ms is not None and not rec.paused:
-                view["next_fire_time" if rec.kind in ("cron", "periodic") else "next_check_time"] = (
-                    rec.next_ms
-                )
-            if rec.error:
-                view["error"] = rec.error
-            view.update(self._kind_state(rec))
-            if rec.source == "t":
-                out.update(view)
-            else:
-                out["schedule" if rec.source == "s" else "continuous"] = view
-        return out
-
-    def _kind_state(self, rec: TriggerRecord) -> dict[str, Any]:
-        if rec.kind == "file_arrival":
-            state = file_rules.FileArrivalState.from_json(self._state_text(rec))
-            return {
-                "file_arrival": {
-                    "using_file_events": True,
-                    "pending_files": state.pending,
-                    "seen_files": len(state.seen),
-                    "last_change_time": state.last_change_ms,
-                    "last_listing_time": state.last_listing_ms,
-                }
-            }
-        if rec.kind == "table_update":
-            state = table_rules.TableUpdateState.from_json(self._state_text(rec))
-            tables = [
-                {"table_name": name, "has_seen_updates": name in state.updated, "version": version}
-                for name, version in state.versions.items()
-            ]
-            return {"table": {"last_seen_table_states": tables, "using_scalable_monitoring": False}}
-        if rec.kind == "job_completion":
-            state = completion_rules.JobCompletionState.from_json(self._state_text(rec))
-            jobs = []
-            for job, seen in sorted(state.last.items()):
-                jobs.append(
-                    {
-                        "job_id": job,
-                        "has_seen_completion": job in state.pending,
-                        "last_seen_completion_time": seen.end_ms,
-                    }
-                )
-            return {"job_completion": {"monitored_job_states": jobs}}
-        if rec.kind == "continuous":
-            state = continuous_rules.ContinuousState.from_json(self._state_text(rec))
-            return {"consecutive_failures": state.consecutive_failures}
-        return {}
-
-    def _records(self, job_id: int) -> list[TriggerRecord]:
-        low = f"s{job_id:016d}"
-        return [_decode(e) for e in self.table.scan(PARTITION, row_key_from=low, row_key_to=low + "~")]
-
-    def _record(self, job_id: int, source: str) -> TriggerRecord | None:
-        entity = self.table.get(PARTITION, state_row(job_id, source))
-        return None if entity is None else _decode(entity)
-
-    def _state_text(self, rec: TriggerRecord) -> str:
-        if rec.state_ref is None:
-            return rec.state
-        blob = self.blobs.get(rec.state_ref)
-        if blob is None:
-            raise SchemaVersionError(f"the trigger state blob {rec.state_ref} is missing from storage")
-        return blob.data.decode()
-
-    # ------------------------------------------------------------------------------------- writing
-
-    def _commit(
-        self,
-        old: TriggerRecord | None,
-        new: TriggerRecord,
-        *,
-        sides: dict[str, dict[str, Any]] | tuple[str, ...],
-    ) -> bool:
-        """Write `new` over `old` (conditional on what was read) with its index entry and side rows, in
-        one batch. False when the state changed meanwhile (nothing was written)."""
-        side_rows = sides if isinstance(sides, dict) else {row: None for row in sides}
-        props = self._props(new, tuple(side_rows))
-        entity = Entity(PARTITION, new.row, props, old.etag if old else None)
-        ops = [BatchOp.replace(entity) if old is not None else BatchOp.insert(entity)]
-        old_index = old.index_row if old else None
-        if old_index and old_index != new.index_row:
-            ops.append(BatchOp.delete(Entity(PARTITION, old_index)))
-        if new.index_row and new.index_row != old_index:
-            ops.append(BatchOp.upsert(Entity(PARTITION, new.index_row, {"job_id": new.job_id})))
-        for row in set(old.sides if old else ()) - set(side_rows):
-            ops.append(BatchOp.delete(Entity(PARTITION, row)))
-        for row, values in side_rows.items():
-            if values is not None:
-                ops.append(BatchOp.upsert(Entity(PARTITION, row, values)))
-        try:
-            self.table.batch(ops)
-        except BatchFailed as failed:
-            if isinstance(failed.cause, (EtagMismatch, EntityExists)) or failed.index == 0:
-                return False
-            raise
-        if old is not None and old.state_ref and old.state_ref != props.get("state_ref"):
-            self.blobs.delete(old.state_ref)
-        return True
-
-    def _remove(self, rec: TriggerRecord) -> bool:
-        ops = [BatchOp.delete(Entity(PARTITION, rec.row, etag=rec.etag))]
-        if rec.index_row:
-            ops.append(BatchOp.delete(Entity(PARTITION, rec.index_row)))
-        ops += [BatchOp.delete(Entity(PARTITION, row)) for row in rec.sides]
-        try:
-            self.table.batch(ops)
-        except BatchFailed as failed:
-            if failed.index == 0:
-                return False
-            # An index or side row was gone already: delete what is left one by one.
-            for op in ops:
-                self.table.delete(PARTITION, op.entity.row_key)
-        if rec.state_ref:
-            self.blobs.delete(rec.state_ref)
-        return True
-
-    def _delete_stale(self, entry: Entity) -> None:
-        try:
-            self.table.delete(PARTITION, entry.row_key, entry.etag)
-        except FloeError:
-            pass  # gone already
-
-    def _props(self, rec: TriggerRecord, sides: tuple[str, ...]) -> dict[str, Any]:
-        props: dict[str, Any] = {
-            "v": _VERSION,
-            "kind": rec.kind,
-            "config": rec.config,
-            "paused": rec.paused,
-            "created_ms": rec.created_ms,
-            "fires": rec.fires,
-            "sides": json.dumps(sorted(sides)),
-        }
-        for name in ("next_ms", "last_fire_ms", "last_check_ms"):
-            if getattr(rec, name) is not None:
-                props[name] = getattr(rec, name)
-        if rec.error:
-            props["error"] = rec.error[:2000]
-        if len(rec.state) <= INLINE_STATE_CHARS:
-            props["state"] = rec.state
-        else:
-            digest = hashlib.sha256(rec.state.encode()).hexdigest()
-            ref = f"triggers/{rec.job_id}/{rec.source}/{digest}.json"
-            self.blobs.put(ref, rec.state.encode())
-            props["state_ref"] = ref
-        return props
+        """`trigger_state` for jobs/get?include_trigger_state=true (`core.triggers.describe`)."""
+        return describe(self.store, job_id)
 
 
 def _checked(
@@ -782,43 +533,3 @@ def _checked(
         fires=rec.fires + (1 if fire else 0),
         last_fire_ms=now_ms if fire else rec.last_fire_ms,
     )
-
-
-def _decode(entity: Entity) -> TriggerRecord:
-    version = int(entity.get("v", 1))
-    if version > _VERSION:
-        raise SchemaVersionError(f"trigger state {entity.row_key} has schema version {version}; upgrade Floe")
-    return TriggerRecord(
-        job_id=int(entity.row_key[1:17]),
-        source=entity.row_key[17:],
-        kind=str(entity["kind"]),
-        config=str(entity["config"]),
-        paused=bool(entity.get("paused", False)),
-        created_ms=int(entity.get("created_ms", 0)),
-        next_ms=entity.get("next_ms"),
-        last_fire_ms=entity.get("last_fire_ms"),
-        last_check_ms=entity.get("last_check_ms"),
-        fires=int(entity.get("fires", 0)),
-        state=str(entity.get("state", "")),
-        error=str(entity.get("error", "")),
-        sides=tuple(json.loads(str(entity.get("sides", "[]")))),
-        state_ref=entity.get("state_ref"),
-        etag=entity.etag,
-    )
-
-
-def _sides(job_id: int, kind: str, setting: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The side rows a source needs: reverse-index rows of a job-completion trigger, the location row
-    of a file-arrival trigger."""
-    if kind == "job_completion":
-        inner = trigger_settings(setting)
-        return {
-            f"u{int(up):016d}{job_id:016d}": {"job_id": job_id}
-            for up in completion_rules.upstream_job_ids(inner)
-        }
-    if kind == "file_arrival":
-        return {f"a{job_id:016d}": {"url": str(trigger_settings(setting)["url"])}}
-    return {}
-
-
-__all__ = ["Fire", "TriggerRecord", "TriggerService", "next_cron_fire"]
