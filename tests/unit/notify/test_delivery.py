@@ -66,7 +66,6 @@ def test_addresses_that_could_inject_headers_are_refused() -> None:
 @pytest.fixture
 def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ssl.SSLContext]:
     """A self-signed certificate for 127.0.0.1 that the default trust store accepts (SSL_CERT_FILE)."""
-    pytest.importorskip("cryptography")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
