@@ -2,7 +2,9 @@
 # - `state` holds Floe's state (its tables, queues and blob container) and is also the Functions host's
 #   storage (AzureWebJobsStorage: timer locks, host keys). They must be one account: the queue triggers
 #   (functions/queues.py) listen through AzureWebJobsStorage, and Floe sends its messages to its own
-#   account, so functions/root.py refuses to start when the two differ.
+#   account, so functions/root.py refuses to start when the two differ. It accepts no key: the host and
+#   Floe both sign in as the app's managed identity (functions.tf), and Terraform manages its tables,
+#   queues and container through Azure Resource Manager only (versions.tf: data_plane_available = false).
 # - `deployment` holds only the Flex Consumption deployment package (the `app-package` container). It is
 #   kept apart so that publishing never writes into the account that holds the state.
 
@@ -15,7 +17,8 @@ locals {
     "jobs", "runs", "runindex", "taskref", "active", "idem", "meta", "clusters", "triggers",
     "destinations", "notifications",
   ]
-  floe_queues     = ["floe-work", "floe-work-poison"]
+  # floe-tasks: task starts for `floe runner` hosts (FLOE_TASKS=runners; core/messages.py TASK_QUEUE).
+  floe_queues     = ["floe-work", "floe-work-poison", "floe-tasks", "floe-tasks-poison"]
   floe_containers = ["floe"]
   # Per-process queues (`floe-host-<host id>` and their `-poison`) get names only at run time: each worker
   # process creates its own.
@@ -33,18 +36,18 @@ resource "azurerm_storage_account" "state" {
   min_tls_version                 = "TLS1_2"
   https_traffic_only_enabled      = true
   allow_nested_items_to_be_public = false
-  # Kept on: Floe's Azure adapter connects with a connection string (FLOE_AZURE_CONNECTION_STRING), which
-  # needs the account key. Turn it off once the adapter accepts an account URL and a managed identity.
-  shared_access_key_enabled = true
+  # Off: every client of this account signs in with Microsoft Entra ID, so its keys open nothing and no
+  # connection string with a key exists anywhere (app settings, Terraform outputs).
+  shared_access_key_enabled = false
   tags                      = local.tags
 }
 
 resource "azurerm_storage_table" "floe" {
   for_each = toset(local.floe_tables)
   name     = "${var.storage_prefix}${each.key}"
-  # Tables get `storage_account_id` only in some azurerm 4.x releases. The name goes through the data
-  # plane with the account key, which this account keeps (see above).
-  storage_account_name = azurerm_storage_account.state.name
+  # The account id, not its name: with the id the table is managed through Azure Resource Manager (azurerm
+  # 4.77 and later); with the name, through the data plane with the account key, which this account refuses.
+  storage_account_id = azurerm_storage_account.state.id
 }
 
 resource "azurerm_storage_queue" "floe" {

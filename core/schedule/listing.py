@@ -64,13 +64,18 @@ def _ignored_name(name: str) -> bool:
 
 
 def list_location(
-    location: StorageLocation, *, azure_connection_string: str = "", limit: int = MAX_FILES
+    location: StorageLocation,
+    *,
+    azure_connection_string: str = "",
+    azure_client_id: str = "",
+    limit: int = MAX_FILES,
 ) -> Listing:
-    """Every file under `location`, `(relative path, size in bytes, modified epoch ms)`, sorted by path."""
+    """Every file under `location`, `(relative path, size in bytes, modified epoch ms)`, sorted by path.
+    A keyless connection string signs in with Entra ID (`azure_client_id`: a user-assigned identity)."""
     if location.kind == "local":
         files = _list_local(location, limit)
     else:
-        files = _list_azure(location, azure_connection_string, limit)
+        files = _list_azure(location, azure_connection_string, azure_client_id, limit)
     return sorted(files)
 
 
@@ -130,7 +135,7 @@ def _list_local(location: StorageLocation, limit: int) -> Listing:
 # ------------------------------------------------------------------------------------------------- azure
 
 
-def _list_azure(location: StorageLocation, connection_string: str, limit: int) -> Listing:
+def _list_azure(location: StorageLocation, connection_string: str, client_id: str, limit: int) -> Listing:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from core.store.azure._common import account_name, unexpected
@@ -147,7 +152,7 @@ def _list_azure(location: StorageLocation, connection_string: str, limit: int) -
             f"but Floe's connection string is for account {account!r}; Floe lists only the account its "
             "connection string reaches"
         )
-    container = _container_client(connection_string, location.container or "")
+    container = _container_client(connection_string, location.container or "", client_id)
     files: Listing = []
     try:
         for blob in container.list_blobs(name_starts_with=location.path or None, include=["metadata"]):
@@ -180,15 +185,23 @@ def _is_folder_marker(blob: BlobProperties) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def _container_client(connection_string: str, container: str) -> ContainerClient:
+def _container_client(connection_string: str, container: str, client_id: str) -> ContainerClient:
     from azure.core.exceptions import AzureError
-    from azure.storage.blob import ContainerClient
+    from azure.storage.blob import BlobServiceClient
 
     from core.store.azure._common import API_VERSION, bad_connection_string
+    from core.store.azure._connect import default_credential, is_keyless, service_client
 
+    credential = default_credential(client_id) if is_keyless(connection_string) else None
     try:
-        return ContainerClient.from_connection_string(
-            connection_string, container_name=container, api_version=API_VERSION
+        service = service_client(
+            BlobServiceClient,
+            BlobServiceClient.from_connection_string,
+            "blob",
+            connection_string,
+            credential,
+            {"api_version": API_VERSION},
         )
+        return service.get_container_client(container)
     except (ValueError, TypeError, AzureError) as exc:
         raise bad_connection_string(exc) from None  # the SDK's message may quote the string

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.store import limits
 from core.store.ports import (
@@ -35,6 +35,9 @@ from core.store.ports import (
     TableStore,
     Value,
 )
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 __all__ = [
     "BatchFailed",
@@ -70,13 +73,17 @@ def open_storage(
     connection_string: str | None = None,
     prefix: str = "",
     options: Mapping[str, Any] | None = None,
+    credential: TokenCredential | None = None,
+    client_id: str = "",
 ) -> Storage:
     """The tables, queues and blobs of one Floe deployment.
 
     kind "sqlite" needs `root` (created if missing); kind "azure" needs `connection_string` and passes
-    `options` to every SDK client. `prefix` (lowercase letters and digits) is prepended to every table,
-    queue and container name, so that several deployments or tests share one account; the blob container
-    is `<prefix>floe`.
+    `options` to every SDK client. A connection string without AccountKey or SharedAccessSignature signs
+    in with Microsoft Entra ID: with `credential` (any azure-core TokenCredential) when given, else with
+    `DefaultAzureCredential` for the managed identity `client_id` ("" for the system-assigned one).
+    `prefix` (lowercase letters and digits) is prepended to every table, queue and container name, so that
+    several deployments or tests share one account; the blob container is `<prefix>floe`.
     """
     limits.check_prefix(prefix)
     if kind == "sqlite":
@@ -90,5 +97,5 @@ def open_storage(
             raise ValueError("open_storage('azure') needs connection_string")
         from core.store.azure import open_azure
 
-        return open_azure(connection_string, prefix, options)
+        return open_azure(connection_string, prefix, options, credential, client_id=client_id)
     raise ValueError(f"storage kind {kind!r} is unknown: use 'sqlite' or 'azure'")

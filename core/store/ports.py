@@ -276,6 +276,12 @@ class QueueStore(abc.ABC):
         """The queue with that name (3-63 lowercase letters, digits and single hyphens), created if
         missing. The same object is returned on every call."""
 
+    @abc.abstractmethod
+    def delete_queue(self, name: str) -> None:
+        """Delete a queue and its messages; deleting an absent queue is not an error. Meant for queues whose
+        name is never used again (a gone host's): Azure refuses to create a queue of the same name for
+        about 30 seconds after."""
+
 
 # ------------------------------------------------------------------------------------------------ blobs
 

@@ -34,6 +34,16 @@ def test_queue_returns_the_same_object(storage: Storage) -> None:
     assert storage.queues.queue("work").name == "work"
 
 
+def test_delete_queue_drops_its_messages_and_absent_queues_are_fine(storage: Storage) -> None:
+    gone = storage.queues.queue("host-gone")
+    gone.send("a kill nobody will receive")
+    storage.queues.queue("kept").send("stays")
+    storage.queues.delete_queue("host-gone")
+    storage.queues.delete_queue("host-gone")
+    storage.queues.delete_queue("never-made")
+    assert [m.body for m in storage.queues.queue("kept").receive()] == ["stays"]
+
+
 def test_send_receive_delete(queue: Queue) -> None:
     body = '{"v":1,"kind":"run.advance","run_id":9007199254740991,"note":"héllo 🌍"}'
     queue.send(body)

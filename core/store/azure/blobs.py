@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -23,7 +23,11 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from core.store import limits
 from core.store.azure._common import API_VERSION, bad_connection_string, error_code, unexpected
+from core.store.azure._connect import service_client
 from core.store.ports import Blob, BlobExists, BlobInfo, BlobNotFound, BlobStore, EtagMismatch, LimitExceeded
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 
 def _etag(value: str) -> str:
@@ -32,11 +36,20 @@ def _etag(value: str) -> str:
 
 class AzureBlobStore(BlobStore):
     def __init__(
-        self, connection_string: str, container: str, options: Mapping[str, Any] | None = None
+        self,
+        connection_string: str,
+        container: str,
+        options: Mapping[str, Any] | None = None,
+        credential: TokenCredential | None = None,
     ) -> None:
         try:
-            self._service = BlobServiceClient.from_connection_string(
-                connection_string, api_version=API_VERSION, **(options or {})
+            self._service = service_client(
+                BlobServiceClient,
+                BlobServiceClient.from_connection_string,
+                "blob",
+                connection_string,
+                credential,
+                {"api_version": API_VERSION, **(options or {})},
             )
         except (ValueError, TypeError, AzureError) as exc:
             raise bad_connection_string(exc) from None  # the SDK's message may quote the string

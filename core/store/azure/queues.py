@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import (
     QueueClient,
     QueueMessage,
@@ -25,7 +25,11 @@ from azure.storage.queue import (
 
 from core.store import limits
 from core.store.azure._common import API_VERSION, bad_connection_string, error_code, unexpected
+from core.store.azure._connect import service_client
 from core.store.ports import Message, Queue, QueueStore, ReceiptExpired
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 1.0
@@ -128,11 +132,20 @@ class AzureQueue(Queue):
 
 class AzureQueueStore(QueueStore):
     def __init__(
-        self, connection_string: str, prefix: str = "", options: Mapping[str, Any] | None = None
+        self,
+        connection_string: str,
+        prefix: str = "",
+        options: Mapping[str, Any] | None = None,
+        credential: TokenCredential | None = None,
     ) -> None:
         try:
-            self._service = QueueServiceClient.from_connection_string(
-                connection_string, api_version=API_VERSION, **(options or {})
+            self._service = service_client(
+                QueueServiceClient,
+                QueueServiceClient.from_connection_string,
+                "queue",
+                connection_string,
+                credential,
+                {"api_version": API_VERSION, **(options or {})},
             )
         except (ValueError, TypeError, AzureError) as exc:
             raise bad_connection_string(exc) from None  # the SDK's message may quote the string
@@ -166,6 +179,17 @@ class AzureQueueStore(QueueStore):
                     raise unexpected(f"creating queue {full_name}", exc) from exc
                 found = self._queues[name] = AzureQueue(client, name)
         return found
+
+    def delete_queue(self, name: str) -> None:
+        limits.check_queue_name(name)
+        with self._lock:
+            self._queues.pop(name, None)
+        try:
+            self._service.delete_queue(self._prefix + name)
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            raise unexpected(f"deleting queue {self._prefix + name}", exc) from exc
 
     def close(self) -> None:
         self._service.close()  # the queue clients share its transport

@@ -11,7 +11,7 @@ import binascii
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -32,6 +32,7 @@ from azure.data.tables import (
 
 from core.store import limits
 from core.store.azure._common import bad_connection_string, unexpected
+from core.store.azure._connect import service_client
 from core.store.ports import (
     BatchFailed,
     BatchOp,
@@ -45,6 +46,9 @@ from core.store.ports import (
     TableStore,
     Value,
 )
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
@@ -238,10 +242,21 @@ class AzureTable(Table):
 
 class AzureTableStore(TableStore):
     def __init__(
-        self, connection_string: str, prefix: str = "", options: Mapping[str, Any] | None = None
+        self,
+        connection_string: str,
+        prefix: str = "",
+        options: Mapping[str, Any] | None = None,
+        credential: TokenCredential | None = None,
     ) -> None:
         try:
-            self._service = TableServiceClient.from_connection_string(connection_string, **(options or {}))
+            self._service = service_client(
+                TableServiceClient,
+                TableServiceClient.from_connection_string,
+                "table",
+                connection_string,
+                credential,
+                options or {},
+            )
         except (ValueError, TypeError, AzureError) as exc:
             raise bad_connection_string(exc) from None  # the SDK's message may quote the string
         self._prefix = prefix

@@ -168,5 +168,12 @@ class SqliteQueueStore(QueueStore):
         with self._lock:
             return self._queues.setdefault(name, SqliteQueue(self._db, name, self._prefix + name))
 
+    def delete_queue(self, name: str) -> None:
+        limits.check_queue_name(name)
+        with self._lock:
+            self._queues.pop(name, None)
+        with self._db.write() as connection:
+            connection.execute("DELETE FROM messages WHERE queue = ?", (self._prefix + name,))
+
     def close(self) -> None:
         self._db.close()
