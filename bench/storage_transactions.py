@@ -6,12 +6,17 @@ client so each call that would be one Azure transaction is counted, runs jobs of
 find no message (an idle worker's polling) are reported apart: they cost the same whatever the load.
 Target: ≤ 8 transactions per task.
 
+Each shape runs twice: on one host that runs its tasks (`floe serve`), and split as on Azure Functions,
+a dispatcher with FLOE_TASKS=runners plus a runner (`floe runner`), whose run.poll chain is counted too
+(polled every `POLL_SECONDS` instead of 30 s, so a short run pays for more polls than it would).
+
 Usage: `.venv/bin/python -m bench.storage_transactions [--tasks 20] [--write]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import threading
 import time
@@ -58,7 +63,16 @@ class Counting:
         return counted
 
 
+POLL_SECONDS = 2.0
+
+
 def measure(tasks: int) -> dict[str, Counter[str]]:
+    results = _measure(tasks, runners=False)
+    results.update({f"{name} (runners)": counts for name, counts in _measure(tasks, runners=True).items()})
+    return results
+
+
+def _measure(tasks: int, *, runners: bool) -> dict[str, Counter[str]]:
     results: dict[str, Counter[str]] = {}
     with running_azurite() as connection, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -73,22 +87,32 @@ def measure(tasks: int) -> dict[str, Counter[str]]:
             admin_token="x",
             workspace=workspace,
             workers=2,
+            tasks="runners" if runners else "local",
+            task_poll_seconds=POLL_SECONDS,
         )
         plain = storage_from(settings)
         counts: Counter[str] = Counter()
         lock = threading.Lock()
-        storage = Storage(
-            tables=Counting(plain.tables, "table", counts, lock),  # type: ignore[arg-type]
-            queues=Counting(plain.queues, "queue", counts, lock),  # type: ignore[arg-type]
-            blobs=Counting(plain.blobs, "blob", counts, lock),
-            kind="azure",
-        )  # type: ignore[arg-type]
+
+        def counted() -> Storage:  # each host closes its own storage when it stops
+            inner = storage_from(settings)
+            return Storage(
+                tables=Counting(inner.tables, "table", counts, lock),  # type: ignore[arg-type]
+                queues=Counting(inner.queues, "queue", counts, lock),  # type: ignore[arg-type]
+                blobs=Counting(inner.blobs, "blob", counts, lock),  # type: ignore[arg-type]
+                kind="azure",
+            )
         from core.handlers import Floe
         from core.repository import Repository
+        from core.runtime.runner import RunnerHost
 
-        host = LocalHost(settings, Floe(settings, storage))
+        host = LocalHost(settings, Floe(settings, counted(), run_tasks=not runners))
+        runner_settings = dataclasses.replace(settings, home=root / "runner")
+        runner = RunnerHost(runner_settings, Floe(runner_settings, counted())) if runners else None
         watcher = Repository(plain)  # the benchmark's own reads are not counted
         host.start()
+        if runner is not None:
+            runner.start()
         floe = host.floe
         try:
 
@@ -113,11 +137,14 @@ def measure(tasks: int) -> dict[str, Counter[str]]:
                 run = floe.run_now(validate_run_now({"job_id": job_id}), creator="bench")
                 while not watcher.get_run_record(run.run_id).is_final:
                     time.sleep(0.2)
-                time.sleep(1.0)  # the last log shipment
+                time.sleep(POLL_SECONDS + 2.0 if runners else 1.0)  # the last log shipment and poll
                 with lock:
                     results[name] = Counter(counts)
         finally:
+            if runner is not None:
+                runner.stop()
             host.stop()
+            plain.close()
     return results
 
 

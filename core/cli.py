@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="HTTP address (env FLOE_HOST, default 127.0.0.1)")] = None,
     storage: Annotated[str | None, typer.Option(help="sqlite (default) or azure (env FLOE_STORAGE)")] = None,
     workers: Annotated[int | None, typer.Option(help="Queue worker threads (env FLOE_WORKERS)")] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="local (default): run task attempts here; runners: leave them to `floe runner` hosts"
+        ),
+    ] = None,
     deploy: Annotated[
         list[Path] | None,
         typer.Option(metavar="PATH", help="Job settings JSON files, or folders of them, to create or update"),
@@ -42,21 +49,17 @@ def serve(
     import uvicorn
 
     from core.api import create_app
+    from core.handlers import Floe
     from core.runtime.deploy import deploy_jobs
-    from core.runtime.host import LocalHost
-    from core.settings import Settings
-    from core.telemetry import configure, current
-    from core.telemetry.logs import configure_logging
+    from core.runtime.host import LocalHost, storage_from
+    from core.telemetry import current
 
     try:
-        settings = Settings.from_env(home=home, port=port, host=host, storage=storage, workers=workers)
-        configure_logging(settings.log_format)
-        configure()  # the exporter the environment names (APPLICATIONINSIGHTS_*, OTEL_*), once
-        settings.home.mkdir(parents=True, exist_ok=True)
-        runtime = LocalHost(settings)
+        settings = _settings(home=home, port=port, host=host, storage=storage, workers=workers, tasks=tasks)
+        floe = Floe(settings, storage_from(settings), run_tasks=settings.tasks == "local")
+        runtime = LocalHost(settings, floe)
     except FloeError as bad:
         _fail(bad.message)
-    floe = runtime.floe
     token = floe.ensure_admin_token()
     if token:
         typer.echo(f"Created an admin token (shown once, keep it): {token}", err=True)
@@ -82,6 +85,52 @@ def serve(
     finally:
         runtime.stop()
         current().flush()
+
+
+@app.command()
+def runner(
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for task files, logs and clusters (env FLOE_HOME)")
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help="sqlite or azure (env FLOE_STORAGE)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads taking task starts from floe-tasks (env FLOE_WORKERS)")
+    ] = None,
+) -> None:
+    """Run task attempts (and their Spark clusters) for dispatchers with FLOE_TASKS=runners: the Azure
+    Functions app, or `floe serve --tasks runners`. Any number of runners share the storage's floe-tasks
+    queue."""
+    from core.runtime.runner import RunnerHost
+    from core.telemetry import current
+
+    try:
+        settings = _settings(home=home, storage=storage, workers=workers, tasks="runners")
+        runtime = RunnerHost(settings)
+    except FloeError as bad:
+        _fail(bad.message)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    runtime.start()
+    typer.echo(f"Floe runner {runtime.floe.host_id} running task attempts (home {settings.home})", err=True)
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
+        current().flush()
+
+
+def _settings(**options: Any) -> Any:
+    """Settings from the environment and the command's options, with logging and telemetry set up."""
+    from core.settings import Settings
+    from core.telemetry import configure
+    from core.telemetry.logs import configure_logging
+
+    settings = Settings.from_env(**options)
+    configure_logging(settings.log_format)
+    configure()  # the exporter the environment names (APPLICATIONINSIGHTS_*, OTEL_*), once
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
 
 
 @app.command()

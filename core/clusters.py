@@ -27,7 +27,7 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,6 +58,7 @@ _VERSION = 1
 _JOB_PREFIX = "job-"
 _ALNUM = string.ascii_lowercase + string.digits
 _WAIT_POLL_SECONDS = 0.5
+_WAITING_FOR_RUNNER = "Waiting for a runner to start Spark"
 
 # Every legal change of state; `_transition` refuses any other, naming both states.
 _S = ClusterState
@@ -126,6 +127,15 @@ def job_cluster_id(run_id: int, job_cluster_key: str) -> str:
     return f"{_JOB_PREFIX}{run_id}-{digest}"
 
 
+def runs_elsewhere(record: ClusterRecord, host_id: str) -> bool:
+    """Whether a cluster's processes run on another machine, owned by another host: a local cluster
+    listens on that machine's loopback, so only tasks started there can reach it."""
+    handle = record.handle
+    if handle is None or handle.remote or not record.owner_host or record.owner_host == host_id:
+        return False
+    return not _on_this_machine(handle)
+
+
 def task_environment(record: ClusterRecord) -> dict[str, str]:
     """What a task process on this cluster gets in its environment: `SPARK_REMOTE` for its Spark Connect
     endpoint (sessions of Python code and notebooks) and `FLOE_SPARK_MASTER` for its `spark://` master
@@ -167,6 +177,10 @@ class ClusterService:
         self._changed = threading.Condition()
         self._starting: set[str] = set()  # clusters this process is bringing up right now
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="floe-cluster-start")
+        # Set on a host that runs no Spark itself (a dispatcher whose tasks run on runners): called as
+        # hand_off(kind, cluster_id, owner) to pass a cluster's start to any runner ("cluster.start") and
+        # a restart or termination to the runner that owns it ("cluster.restart", "cluster.terminate").
+        self.hand_off: Callable[[str, str, str], None] | None = None
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
@@ -190,6 +204,7 @@ class ClusterService:
         """Store an all-purpose cluster (PENDING) and start it in the background; returns its id. A spec
         with `spark_connect_url` / `master_url` registers a remote cluster, RUNNING at once."""
         parsed = ClusterSpec.from_dict(spec, field_name="cluster")
+        handed_off = self._hands_off(parsed)
         while True:
             cluster_id = self._new_id()
             record = ClusterRecord(
@@ -198,16 +213,19 @@ class ClusterService:
                 ClusterState.PENDING,
                 ClusterSource.API,
                 creator=creator,
-                owner_host=self.host_id,
+                owner_host="" if handed_off else self.host_id,
                 start_time=self._now(),
-                state_message="Starting Spark",
+                state_message=_WAITING_FOR_RUNNER if handed_off else "Starting Spark",
             )
             try:
                 stored = self._insert(record)
                 break
             except EntityExists:
                 continue
-        self._launch(stored, parsed, background=True)
+        if handed_off:
+            self.hand_off("cluster.start", cluster_id, "")  # type: ignore[misc]
+        else:
+            self._launch(stored, parsed, background=True)
         return cluster_id
 
     def start(self, cluster_id: str) -> None:
@@ -220,9 +238,38 @@ class ClusterService:
                 f"Cluster {cluster_id} is in unexpected state {record.state.value}; "
                 "wait until it is TERMINATED."
             )
+        if self._hands_off(record.parsed_spec):
+            try:
+                self._write(
+                    replace(
+                        record,
+                        state=ClusterState.PENDING,
+                        state_message=_WAITING_FOR_RUNNER,
+                        owner_host="",
+                        start_time=self._now(),
+                        terminated_time=None,
+                        handle=None,
+                    )
+                )
+            except EtagMismatch:
+                return  # started by another caller meanwhile
+            self.hand_off("cluster.start", cluster_id, "")  # type: ignore[misc]
+            return
         claimed = self._claim(record)
         if claimed is not None:
             self._launch(claimed, claimed.parsed_spec, background=True)
+
+    def take_start(self, cluster_id: str) -> None:
+        """A runner's part of a start handed off by a dispatcher: claim the cluster if it is still PENDING
+        and unclaimed, and bring it up in the background. A duplicate message finds it claimed."""
+        record = self._read(cluster_id)
+        if record is None or record.state != ClusterState.PENDING or record.owner_host:
+            return
+        try:
+            claimed = self._write(replace(record, owner_host=self.host_id, state_message="Starting Spark"))
+        except EtagMismatch:
+            return
+        self._launch(claimed, claimed.parsed_spec, background=True)
 
     def restart(self, cluster_id: str) -> None:
         """Replace the processes of a RUNNING cluster (RESTARTING, then RUNNING); start a TERMINATED one."""
@@ -234,6 +281,9 @@ class ClusterService:
                 f"Cluster {cluster_id} is in unexpected state {record.state.value}; only a RUNNING or "
                 "TERMINATED cluster can be restarted."
             )
+        if self._hands_off(record.parsed_spec) and record.owner_host != self.host_id:
+            self.hand_off("cluster.restart", cluster_id, record.owner_host)  # type: ignore[misc]
+            return
         try:
             moved = self._transition(record, ClusterState.RESTARTING, "Restarting Spark", owner=self.host_id)
         except EtagMismatch:
@@ -259,8 +309,9 @@ class ClusterService:
             return
 
     def terminate(self, cluster_id: str, *, reason: str = "Terminated by request") -> None:
-        """Terminate (Clusters API `delete`). Idempotent. Processes on this host are killed now; another
-        host's cluster is left TERMINATING, and that host's `reap_orphans` finishes it."""
+        """Terminate (Clusters API `delete`). Idempotent. Processes on this machine are killed now; another
+        machine's cluster is left TERMINATING for its owner: told at once with `hand_off`, else at its
+        next `reap_orphans`."""
         while True:
             record = self.get(cluster_id)
             if record.state == ClusterState.TERMINATED:
@@ -270,7 +321,8 @@ class ClusterService:
                     record = self._transition(record, ClusterState.TERMINATING, reason)
             except EtagMismatch:
                 continue
-            self._finish_termination(record)
+            if not self._finish_termination(record) and self.hand_off is not None:
+                self.hand_off("cluster.terminate", cluster_id, record.owner_host)  # now, not at its reap
             return
 
     def permanent_delete(self, cluster_id: str) -> None:
@@ -386,6 +438,8 @@ class ClusterService:
             mine_to_finish = record.state == ClusterState.TERMINATING and record.owner_host == self.host_id
             if record.state == ClusterState.ERROR and not orphan:
                 continue
+            if record.state == ClusterState.PENDING and not record.owner_host and not orphan:
+                continue  # handed off, waiting for a runner to take it
             if orphan or host_gone or mine_to_finish:
                 why = "The run is no longer active" if orphan else "The host that ran it is gone"
                 try:
@@ -409,6 +463,9 @@ class ClusterService:
                 log.exception("cannot ship the log %s of cluster %s", path, record.cluster_id)
 
     # ------------------------------------------------------------------------------------------- internals
+
+    def _hands_off(self, spec: ClusterSpec) -> bool:
+        return self.hand_off is not None and not spec.is_remote
 
     def _launch(self, record: ClusterRecord, spec: ClusterSpec, *, background: bool) -> ClusterRecord:
         if spec.is_remote:
@@ -509,19 +566,21 @@ class ClusterService:
         except EtagMismatch:
             return None
 
-    def _finish_termination(self, record: ClusterRecord) -> None:
+    def _finish_termination(self, record: ClusterRecord) -> bool:
         """Kill what runs of it on this machine and mark it TERMINATED. A cluster still starting in this
         process is finished by its starter (it sees TERMINATING); a live cluster of another machine is left
-        TERMINATING for its owner's `reap_orphans` (or anyone's, once that host is gone)."""
+        TERMINATING for its owner (False), whose `reap_orphans` ends it (or anyone's, once that host is
+        gone) unless a `cluster.terminate` reaches it first."""
         with self._changed:
             if record.cluster_id in self._starting:
-                return
+                return True
         handle = record.handle
         if handle is not None and not handle.remote:
             if not _on_this_machine(handle) and record.owner_host != self.host_id:
-                return
+                return False
             self._provider.terminate(handle, grace_seconds=self._grace)
         self._mark_terminated(record)
+        return True
 
     def _take_over_and_terminate(self, record: ClusterRecord, reason: str) -> None:
         if record.state != ClusterState.TERMINATING:

@@ -304,6 +304,19 @@ class TaskExecutor:
             self._reasons[key] = Result(reason)
             return self.supervisor.kill(key)
 
+    def ship_running_logs(self) -> None:
+        """Copy what the running attempts wrote since the last call to their log blobs, so hosts that do
+        not share this one's disk (the dispatchers of a runner) show it in get-output while they run.
+        Costs a storage call only for a log that grew."""
+        with self._lock:
+            running = list(self._runs.items())
+        for key, run_id in running:
+            path = self.home / "logs" / str(run_id) / f"{key}.log"
+            try:
+                self.shipper.ship(path, log_blob(run_id, int(key)))
+            except Exception:
+                log.exception("could not ship the log of running task run %s", key)
+
     def is_running(self, task_run_id: int) -> bool:
         return self.supervisor.is_running(str(task_run_id))
 

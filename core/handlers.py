@@ -16,19 +16,17 @@ import logging
 import secrets
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, SystemClock, to_millis
-from core.clusters import ClusterRecord, ClusterService
+from core.clusters import ClusterNotFound, ClusterRecord, ClusterService, runs_elsewhere
 from core.clusters import task_environment as cluster_environment
 from core.compute.clusters import ClusterError, ClusterState
 from core.compute.local_spark import LocalSparkProvider
 from core.compute.process import SpawnError
 from core.engine import (
-    Advance,
     Dequeue,
     StartChildRun,
     TaskEnded,
@@ -51,7 +49,7 @@ from core.executor import (
     trace_blob,
 )
 from core.jobs import JobService
-from core.messages import WORK_QUEUE, WorkMessage
+from core.messages import WORK_QUEUE, WorkMessage, host_queue
 from core.model import RepairRequest, RunNowRequest, validate_run_now
 from core.notify import Notifier
 from core.repository import Repository, RunState
@@ -60,30 +58,19 @@ from core.schedule.listing import list_location
 from core.settings import Settings
 from core.store import Storage
 from core.tasks.libraries import LibraryInstallError
-from core.telemetry import RunTelemetry, message_span, redrive_span, run_seen, run_traceparent, task_context
+from core.telemetry import RunTelemetry, message_span, run_traceparent, task_context
 from core.triggers import TriggerService
+from core.upkeep import Upkeep
 from core.views import ExportedView, JobPage, JobRecord, RunOutput, RunPage, RunView
 from core.webhooks import WebhookService
 
 log = logging.getLogger("floe")
 
-HEARTBEAT_MS = 10_000  # how often a host proves it is alive
-HOST_DEAD_MS = 60_000  # a host silent this long has lost its task processes
-RECONCILE_MS = 30_000  # how often tick re-drives work that a lost message or host left behind
-STUCK_PENDING_MS = 60_000  # a PENDING attempt this old has lost its task.start message
 INLINE_VALUES_CHARS = 16_000  # task values larger than this (as JSON) go to a blob
 MAX_RUN_JOB_DEPTH = 10  # run_job_tasks starting runs that start runs...: refused beyond this depth
 
 
-@dataclass
-class TickReport:
-    triggered: int = 0  # runs started (or found started) by schedules and triggers
-    reconciled: bool = False
-    redriven: int = 0
-    lost: int = 0
-
-
-class Floe:
+class Floe(Upkeep):
     def __init__(
         self,
         settings: Settings,
@@ -99,6 +86,8 @@ class Floe:
         self.host_id = host_id or secrets.token_hex(6)
         self.repo = Repository(storage)
         self.runs = RunService(self.repo, storage.queues, self.clock, self.host_id)
+        if settings.tasks == "runners":
+            self.runs.use_runners(settings.task_poll_seconds)
         self.trigger_min_seconds = settings.trigger_min_seconds
         self.jobs = JobService(self.repo, self.runs, self.clock, trigger_min_seconds=self.trigger_min_seconds)
         self.webhooks = WebhookService(self.repo, self.jobs, self.clock)
@@ -123,13 +112,17 @@ class Floe:
             self.host_id,
             log_root=settings.home / "clusters",
         )
+        if not run_tasks and settings.tasks == "runners":
+            self.clusters.hand_off = self._hand_off_cluster  # no Spark on this host: runners start it
         self.triggers = TriggerService(
             self.repo,
             self.jobs,
             self.clock,
             poll_ms=int(settings.trigger_poll_seconds * 1000),
             list_location=functools.partial(
-                list_location, azure_connection_string=settings.azure_connection_string
+                list_location,
+                azure_connection_string=settings.azure_connection_string,
+                azure_client_id=settings.azure_client_id,
             ),
         )
         self.runs.on_finished.append(self._run_finished)
@@ -141,6 +134,7 @@ class Floe:
         self._token_cache: dict[str, str] = {}
         self._last_heartbeat = 0
         self._last_reconcile = 0
+        self._previous_reconcile = 0
         self._tick_lock = threading.Lock()
 
     def close(self) -> None:
@@ -391,10 +385,32 @@ class Floe:
                 self.runs.advance(message.run_id)
             elif message.kind == "task.start":
                 self._start_task(message.run_id, message.task_run_id or 0)
+            elif message.kind == "run.poll":
+                self._poll_run(message.run_id)
             elif message.kind == "task.kill" and self.executor is not None:
                 self.executor.kill(message.task_run_id or 0, message.reason or Result.CANCELED.value)
+            elif message.kind.startswith("cluster."):
+                self._cluster_message(message.kind, message.cluster_id or "")
         except RunNotFound:
             log.info("dropping %s for run %s: the run no longer exists", message.kind, message.run_id)
+
+    def _hand_off_cluster(self, kind: str, cluster_id: str, owner: str) -> None:
+        """Send a cluster's start to the runners' queue, or its restart or termination to its owner's."""
+        queue = self.runs.tasks if kind == "cluster.start" else self.storage.queues.queue(host_queue(owner))
+        queue.send(WorkMessage(kind, 0, cluster_id=cluster_id).encode())  # type: ignore[arg-type]
+
+    def _cluster_message(self, kind: str, cluster_id: str) -> None:
+        if self.executor is None:
+            raise FloeError(f"{kind} for cluster {cluster_id} reached a host that runs no Spark")
+        try:
+            if kind == "cluster.start":
+                self.clusters.take_start(cluster_id)
+            elif kind == "cluster.restart":
+                self.clusters.restart(cluster_id)
+            else:
+                self.clusters.terminate(cluster_id)
+        except ClusterNotFound:
+            log.info("dropping %s: cluster %s no longer exists", kind, cluster_id)
 
     def _start_task(self, run_id: int, task_run_id: int) -> None:
         try:
@@ -402,6 +418,12 @@ class Floe:
         except FloeError as bad:
             code = TerminationCode.CLUSTER_ERROR
             self._task_ended(Outcome(run_id, task_run_id, Result.FAILED, bad.message, code))
+            return
+        if cluster is not None and runs_elsewhere(cluster, self.host_id):
+            # Its Spark listens on another machine's loopback: the attempt runs on that machine.
+            trace = run_traceparent(self.runs.peek(run_id).run)
+            message = WorkMessage("task.start", run_id, task_run_id, traceparent=trace)
+            self.storage.queues.queue(host_queue(cluster.owner_host)).send(message.encode())
             return
         resolved: dict[str, Any] = {}
         child: list[tuple[Run, StartChildRun]] = []
@@ -564,76 +586,6 @@ class Floe:
             return dataclasses.replace(task, error=outcome.message or None)
 
         self.runs.transact(outcome.run_id, ended, stamp=stamp, prepare=with_values)
-
-    # ------------------------------------------------------------------------------------------ tick
-
-    def tick(self, now: datetime | None = None) -> TickReport:
-        """The timer: start the runs schedules and triggers owe (one range query of the index of due
-        triggers), heartbeat, and every RECONCILE_MS re-drive what lost messages or hosts left behind.
-        Cheap when nothing is due: one query, one write per HEARTBEAT_MS, and a scan of the active runs."""
-        now_ms = to_millis(now or self.clock.now())
-        report = TickReport()
-        try:
-            report.triggered = self.triggers.run_due(now_ms)
-        except Exception:
-            log.exception("could not check the due triggers")
-        self.notifier.tick(now_ms)  # duration warnings whose deadline passed (an in-memory timer)
-        with self._tick_lock:
-            if now_ms - self._last_heartbeat >= HEARTBEAT_MS:
-                self.repo.heartbeat(self.host_id, now_ms)
-                self._last_heartbeat = now_ms
-            if now_ms - self._last_reconcile < RECONCILE_MS:
-                return report
-            self._last_reconcile = now_ms
-        report.reconciled = True
-        try:
-            self.triggers.sweep()
-        except Exception:
-            log.exception("could not plan the triggers of interrupted job saves")
-        hosts = self.repo.hosts()
-        dead = {h for h, seen in hosts.items() if h != self.host_id and now_ms - seen > HOST_DEAD_MS}
-        for run_id in self.repo.active_run_ids():
-            try:
-                self._reconcile(run_id, dead, now_ms, report)
-            except RunNotFound:
-                continue
-            except Exception:
-                log.exception("could not reconcile run %s", run_id)
-        try:
-            live = {h for h in hosts if h not in dead} | {self.host_id}
-            self.clusters.reap_orphans(self.repo.active_run_ids(), live)
-        except Exception:
-            log.exception("could not reap orphan clusters")
-        for host in dead:
-            self.repo.forget_host(host)
-        return report
-
-    def _reconcile(self, run_id: int, dead: set[str], now_ms: int, report: TickReport) -> None:
-        state = self.repo.load_run(run_id)
-        if state.run.life_cycle is LifeCycle.QUEUED:
-            # Its promotion may have been lost with a host, or the job's limit was raised since.
-            self._promote_queued(state.run.job_id, 0)
-            return
-        self.notifier.check_durations(state, now_ms)  # runs this host's timer does not know of
-        run_seen(state.run, now_ms)
-        for task in state.tasks.values():
-            if task.life_cycle is LifeCycle.RUNNING and task.lease_owner in dead:
-                report.lost += 1
-                self._task_ended(
-                    Outcome(
-                        run_id,
-                        task.run_id,
-                        Result.FAILED,
-                        f"Floe host {task.lease_owner}, which ran this attempt, stopped responding",
-                        TerminationCode.INTERNAL_ERROR,
-                    )
-                )
-            elif task.life_cycle is LifeCycle.PENDING and now_ms - task.queued_time > STUCK_PENDING_MS:
-                report.redriven += 1
-                with redrive_span(state.run, task, self.host_id):
-                    trace = run_traceparent(state.run)
-                    self.runs.send(WorkMessage("task.start", run_id, task.run_id, traceparent=trace))
-        self.runs.transact(run_id, lambda s: None if s.run.is_final else Advance())
 
 
 def _with_master(cluster_spec: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -211,12 +211,14 @@ class JobService:
             rerun_dependent_tasks=bool(request.rerun_dependent_tasks),
             job_parameters=parameters,
         )
-        self.runs.transact(
+        step = self.runs.transact(
             run.run_id,
             lambda state: event,
             spec_ref=spec_ref,
             stamp_run=lambda r: replace(r, overriding_parameters={**r.overriding_parameters, **overriding}),
         )
+        if step is not None and not step.run.is_final:
+            self.runs.poll_run(step.run)  # the run's poll chain ended with it: a new one for the repair
         return repair_id
 
     # ------------------------------------------------------------------------------------------ runs

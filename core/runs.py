@@ -41,7 +41,7 @@ from core.engine.records import Run, TaskRun
 from core.engine.states import LifeCycle, RunType, TriggerType
 from core.errors import InvalidParameterValue, InvalidState, RunNotFound
 from core.ids import new_id
-from core.messages import WORK_QUEUE, WorkMessage, host_queue
+from core.messages import TASK_QUEUE, WORK_QUEUE, WorkMessage, host_queue
 from core.repository import Repository, RunState
 from core.store import BatchFailed, EntityExists, EtagMismatch, QueueStore
 from core.telemetry.context import new_traceparent, run_traceparent
@@ -59,6 +59,9 @@ class RunService:
         self.repo = repo
         self.queues = queues
         self.work = queues.queue(WORK_QUEUE)
+        # Where task.start goes, and how often a run is polled: see `use_runners`.
+        self.tasks = self.work
+        self.poll_seconds: float | None = None
         self.clock = clock
         self.host_id = host_id
         # Every step rewrites the run entity, so two steps of one run always race; within this process
@@ -79,6 +82,27 @@ class RunService:
         self.on_step: list[Callable[[RunState, RunState], None]] = []
         # Starts the child run of a run_job_task (set by the composition root, which knows jobs).
         self.start_child: Callable[[Run, StartChildRun], None] | None = None
+
+    def use_runners(self, poll_seconds: float) -> None:
+        """Hand task attempts to runner hosts: task.start goes to the floe-tasks queue, which only runners
+        receive, and each run is followed by a chain of delayed run.poll messages on floe-work, one every
+        `poll_seconds` while the run is not over, with which a dispatcher (a Functions invocation)
+        checks the run's attempts without waiting for them (`Floe._poll_run`)."""
+        self.tasks = self.queues.queue(TASK_QUEUE)
+        self.poll_seconds = poll_seconds
+
+    def start_task(self, run: Run, task_run_id: int) -> None:
+        """Submit one pending attempt: its task.start message."""
+        trace = run_traceparent(run)
+        self.tasks.send(WorkMessage("task.start", run.run_id, task_run_id, traceparent=trace).encode())
+
+    def poll_run(self, run: Run) -> None:
+        """The next check of a run's attempts on runners, `poll_seconds` from now (nothing without runners).
+        One chain per run: started with the run (and again by a repair, which revives a finished run), it
+        sends itself again until the run is over."""
+        if self.poll_seconds is not None:
+            message = WorkMessage("run.poll", run.run_id, traceparent=run_traceparent(run))
+            self.send(message, delay=self.poll_seconds)
 
     # ----------------------------------------------------------------------------------------- start
 
@@ -108,6 +132,8 @@ class RunService:
             self._remember(saved)
             self._report(RunState(run, {}, {}), saved)
             self._execute(step, saved)
+            if not step.run.is_final:
+                self.poll_run(step.run)
             return step.run
         raise InvalidState(f"could not allocate a run id after {_MAX_RACES} attempts")
 
@@ -244,8 +270,7 @@ class RunService:
     def _execute(self, step: Step, state: RunState) -> None:
         for command in step.commands:
             if isinstance(command, StartTask):
-                trace = run_traceparent(state.run)
-                self.send(WorkMessage("task.start", state.run.run_id, command.task_run_id, traceparent=trace))
+                self.start_task(state.run, command.task_run_id)
             elif isinstance(command, KillTask):
                 self._kill(state, command)
             elif isinstance(command, WakeAt):

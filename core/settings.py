@@ -20,9 +20,12 @@ _SECRET = "***"
 class Settings:
     home: Path = Path(".floe")  # FLOE_HOME: SQLite file, blobs, local logs
     storage: str = "sqlite"  # FLOE_STORAGE: "sqlite" (embedded default) or "azure"
-    azure_connection_string: str = field(
-        default="", repr=False
-    )  # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage
+    # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage; else built, without a key, from the identity-based
+    # AzureWebJobsStorage__* settings (`_identity_connection`). Without a key Floe signs in with Entra ID.
+    azure_connection_string: str = field(default="", repr=False)
+    # FLOE_AZURE_CLIENT_ID or AzureWebJobsStorage__clientId: the user-assigned managed identity a keyless
+    # connection signs in with (default: the system-assigned one, or `az login` off Azure)
+    azure_client_id: str = ""
     storage_prefix: str = ""  # FLOE_STORAGE_PREFIX: prepended to table/queue/container names
     admin_token: str = field(default="", repr=False)  # FLOE_ADMIN_TOKEN: accepted as an admin bearer token
     workspace: Path | None = (
@@ -46,6 +49,11 @@ class Settings:
     smtp_user: str = ""  # FLOE_SMTP_USER: log in when set
     smtp_password: str = field(default="", repr=False)  # FLOE_SMTP_PASSWORD
     smtp_from: str = "floe@localhost"  # FLOE_SMTP_FROM: the sender address
+    # FLOE_TASKS: where task attempts run: "local" (on the host that receives their task.start, from
+    # floe-work) or "runners" (sent to the floe-tasks queue, which only `floe runner` hosts receive)
+    tasks: str = "local"
+    # FLOE_TASK_POLL_SECONDS: with runners, how often a dispatcher checks a run's attempts (run.poll)
+    task_poll_seconds: float = 30.0
 
     @property
     def workspace_dir(self) -> Path:
@@ -65,8 +73,12 @@ class Settings:
         for name, var in _ENV.items():
             if var in env and env[var] != "":
                 values[name] = env[var]
-        if "azure_connection_string" not in values and env.get("AzureWebJobsStorage"):
-            values["azure_connection_string"] = env["AzureWebJobsStorage"]
+        if "azure_connection_string" not in values:
+            connection = env.get("AzureWebJobsStorage") or _identity_connection(env)
+            if connection:
+                values["azure_connection_string"] = connection
+        if "azure_client_id" not in values and env.get(f"{_WEBJOBS}clientId"):
+            values["azure_client_id"] = env[f"{_WEBJOBS}clientId"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values))
 
@@ -84,6 +96,7 @@ _ENV = {
     "home": "FLOE_HOME",
     "storage": "FLOE_STORAGE",
     "azure_connection_string": "FLOE_AZURE_CONNECTION_STRING",
+    "azure_client_id": "FLOE_AZURE_CLIENT_ID",
     "storage_prefix": "FLOE_STORAGE_PREFIX",
     "admin_token": "FLOE_ADMIN_TOKEN",
     "workspace": "FLOE_WORKSPACE",
@@ -102,9 +115,26 @@ _ENV = {
     "smtp_user": "FLOE_SMTP_USER",
     "smtp_password": "FLOE_SMTP_PASSWORD",
     "smtp_from": "FLOE_SMTP_FROM",
+    "tasks": "FLOE_TASKS",
+    "task_poll_seconds": "FLOE_TASK_POLL_SECONDS",
 }
 _KNOWN = frozenset(_ENV.values())
 _SECRETS = frozenset({"azure_connection_string", "admin_token", "smtp_password"})
+# The identity-based connection settings Azure Functions documents for AzureWebJobsStorage.
+_WEBJOBS = "AzureWebJobsStorage__"
+_SERVICE_URIS = {"Blob": "blobServiceUri", "Queue": "queueServiceUri", "Table": "tableServiceUri"}
+
+
+def _identity_connection(env: Mapping[str, str]) -> str:
+    """The keyless connection string of the identity-based AzureWebJobsStorage settings: the three
+    `__<service>ServiceUri` when all are set, else `__accountName` (Azure's public cloud), else ""."""
+    uris = {service: env.get(_WEBJOBS + name, "").rstrip("/") for service, name in _SERVICE_URIS.items()}
+    if all(uris.values()):
+        return ";".join(f"{service}Endpoint={uri}" for service, uri in uris.items())
+    account = env.get(f"{_WEBJOBS}accountName", "")
+    if account:
+        return f"DefaultEndpointsProtocol=https;AccountName={account};EndpointSuffix=core.windows.net"
+    return ""
 
 
 def _coerce(values: dict[str, object]) -> dict[str, object]:
@@ -127,12 +157,16 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
             if not low <= number <= high:
                 raise InvalidParameterValue(f"{var}: {number} is outside {low}..{high}")
             out[name] = number
-        elif name in ("tick_seconds", "trigger_poll_seconds"):
+        elif name in ("tick_seconds", "trigger_poll_seconds", "task_poll_seconds"):
             try:
                 seconds = float(str(value))
             except ValueError:
                 raise InvalidParameterValue(f"{var}: {value!r} is not a number") from None
-            low, high = (0.05, 60) if name == "tick_seconds" else (0.1, 3600)
+            low, high = {
+                "tick_seconds": (0.05, 60),
+                "trigger_poll_seconds": (0.1, 3600),
+                "task_poll_seconds": (0.1, 3600),
+            }[name]
             if not low <= seconds <= high:
                 raise InvalidParameterValue(f"{var}: {seconds} is outside {low}..{high} seconds")
             out[name] = seconds
@@ -144,6 +178,10 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
             if value not in ("text", "json"):
                 raise InvalidParameterValue(f"{var}: {value!r} is not one of 'text', 'json'")
             out[name] = value
+        elif name == "tasks":
+            if value not in ("local", "runners"):
+                raise InvalidParameterValue(f"{var}: {value!r} is not one of 'local', 'runners'")
+            out[name] = value
         elif name == "smtp_security":
             if value not in ("none", "starttls", "ssl"):
                 raise InvalidParameterValue(f"{var}: {value!r} is not one of 'none', 'starttls', 'ssl'")
@@ -152,7 +190,8 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
             out[name] = str(value)
     if out.get("storage") == "azure" and not out.get("azure_connection_string"):
         raise InvalidParameterValue(
-            "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING "
-            "or AzureWebJobsStorage"
+            "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING or "
+            "AzureWebJobsStorage, or an identity-based connection: AzureWebJobsStorage__accountName, or all "
+            "three of AzureWebJobsStorage__blobServiceUri, __queueServiceUri and __tableServiceUri"
         )
     return out

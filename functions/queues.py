@@ -1,4 +1,5 @@
-"""Queues: one function per queue Floe names statically, `floe-work` and its poison queue.
+"""Queues: one function per queue Floe names statically: `floe-work`, its poison queue, and the poison
+queue of `floe-tasks`.
 
 `work` handles a message as the local runtime does (`core.runtime.host.deliver`), with the Functions host
 doing the rest: success returns (the host deletes the message); a message that can never succeed
@@ -6,18 +7,20 @@ doing the rest: success returns (the host deletes the message); a message that c
 raised, so the host makes the message visible again after host.json's `visibilityTimeout` and moves it
 to `<queue>-poison` after `maxDequeueCount` (5) deliveries.
 
-`work_poison` surfaces what lands there: it keeps the message in Floe's blob container
-(`poison/<date>/<message id>.json`, the body and its delivery facts) and logs one ERROR line naming its
-kind and run; nothing is dropped silently. (A message from the poison queue is consumed by its trigger,
-so the blob is where it stays.) `tick` re-drives the work a poisoned message carried (a pending task's
-start, a run's advance) once the cause is fixed.
+`floe-tasks` itself (task starts) is received by `floe runner` hosts, never by the app
+(`functions.root`); what fails there five times lands in `floe-tasks-poison`, which `tasks_poison` watches.
+
+`work_poison` and `tasks_poison` surface what lands in a poison queue: each keeps the message in Floe's
+blob container (`poison/<date>/<message id>.json`, the body and its delivery facts) and logs one ERROR
+line naming its kind and run; nothing is dropped silently. (A message from the poison queue is consumed
+by its trigger, so the blob is where it stays.) `tick` re-drives the work a poisoned message carried (a
+pending task's start, a run's advance) once the cause is fixed.
 
 Queue names: Floe prefixes every queue with `FLOE_STORAGE_PREFIX`, so the bindings name the queues with
 the same app setting, `%FLOE_STORAGE_PREFIX%floe-work`; the host resolves it at start-up (the setting must
 exist). The connection is `AzureWebJobsStorage`: Floe's state lives in that account (`functions.root`).
 
-Host queues (`floe-host-<id>`, kills for one process's tasks) have names known only at run time: no
-binding can name them; `functions.root.InstanceLoop` drains them.
+Host queues (`floe-host-<id>`, kills for the attempts of one runner) are the runners' own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import azure.functions as func
 
-from core.messages import POISON_SUFFIX, WORK_QUEUE, InvalidMessage
+from core.messages import POISON_SUFFIX, TASK_QUEUE, WORK_QUEUE, InvalidMessage
 from functions import root
 
 log = logging.getLogger("floe.functions")
@@ -40,6 +43,7 @@ CONNECTION = "AzureWebJobsStorage"
 PREFIX_SETTING = "%FLOE_STORAGE_PREFIX%"
 WORK = PREFIX_SETTING + WORK_QUEUE
 WORK_POISON = WORK + POISON_SUFFIX
+TASKS_POISON = PREFIX_SETTING + TASK_QUEUE + POISON_SUFFIX
 
 
 @bp.function_name("work")
@@ -64,6 +68,16 @@ def work(msg: func.QueueMessage) -> None:
 @bp.function_name("work_poison")
 @bp.queue_trigger(arg_name="msg", queue_name=WORK_POISON, connection=CONNECTION)
 def work_poison(msg: func.QueueMessage) -> None:
+    _keep_poison(msg, WORK_QUEUE)
+
+
+@bp.function_name("tasks_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=TASKS_POISON, connection=CONNECTION)
+def tasks_poison(msg: func.QueueMessage) -> None:
+    _keep_poison(msg, TASK_QUEUE)
+
+
+def _keep_poison(msg: func.QueueMessage, queue: str) -> None:
     from core.store import BlobExists
     from core.telemetry import message_poisoned
 
@@ -72,7 +86,7 @@ def work_poison(msg: func.QueueMessage) -> None:
     arrived = msg.insertion_time or floe.clock.now()
     path = f"poison/{arrived.astimezone(UTC):%Y-%m-%d}/{msg.id}.json"
     record = {
-        "queue": WORK_QUEUE + POISON_SUFFIX,
+        "queue": queue + POISON_SUFFIX,
         "message_id": msg.id,
         "inserted": _iso(msg.insertion_time),
         "dequeue_count": msg.dequeue_count,
@@ -83,10 +97,11 @@ def work_poison(msg: func.QueueMessage) -> None:
     except BlobExists:
         pass  # delivered again after it was kept
     summary = _summary(body)
-    message_poisoned(WORK_QUEUE, body)
+    message_poisoned(queue, body)
     log.error(
-        "poison message %s: kind %s, run %s, task run %s; kept at %s",
+        "poison message %s on %s: kind %s, run %s, task run %s; kept at %s",
         msg.id,
+        queue,
         summary.get("kind"),
         summary.get("run_id"),
         summary.get("task_run_id"),

@@ -3,18 +3,14 @@
 Nothing here runs at import: indexing the app reads no setting and opens no connection, so a bad setting
 fails the first invocation with a message instead of leaving the host with "0 functions loaded". The
 first invocation reads `Settings.from_env()`, opens the Azure stores once (`storage_from`) and builds the
-`Floe` every function of this process shares, with `run_tasks=True`: a `task.start` message starts the
-task's process on the instance that received it.
+`Floe` every function of this process shares.
 
-Two things Floe needs from every process that runs task processes have no trigger to hang on, so
-`InstanceLoop`, a daemon thread started with the `Floe`, does them:
-
-- **heartbeat**: the timer runs on one instance at a time, and its `tick` takes the attempts of a host
-  silent for a minute as lost. Each process writes its own heartbeat so its running tasks are not.
-- **kills**: a kill (cancel, timeout) for an attempt goes to the queue of the host that started it,
-  `floe-host-<id>`. Those names are only known at run time, so no queue trigger can bind them; the loop
-  receives from this process's own queue every `KILL_POLL_SECONDS` and handles each message as the local
-  runtime does (`core.runtime.host.deliver`).
+The app never runs a task process or a Spark cluster (`run_tasks=False`, `FLOE_TASKS=runners`): an
+instance lives as long as the platform wants, and a Spark job lives longer. A pending attempt is submitted
+to the `floe-tasks` queue, which `floe runner` hosts receive from (`core.runtime.runner`), and the app
+follows each run with delayed `run.poll` messages on its work queue (`Floe._poll_run`). So no invocation
+waits for Spark, and an instance the platform scales in takes no task with it; nor does it own anything
+that needs a heartbeat or a queue of its own.
 
 The Functions deployment keeps Floe's state in the account of `AzureWebJobsStorage`, the connection the
 queue triggers listen on; `FLOE_AZURE_CONNECTION_STRING`, when set, must name the same account
@@ -32,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import InvalidParameterValue
-from core.messages import POISON_SUFFIX, host_queue
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,19 +36,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("floe.functions")
 
-KILL_POLL_SECONDS = 2.0  # how often a process looks for kills in its host queue (one receive each time)
-HOST_VISIBILITY_SECONDS = 60  # a kill being handled is hidden this long from a second receive
 _DEVELOPMENT_QUEUES = "http://127.0.0.1:10001/devstoreaccount1"  # UseDevelopmentStorage=true
 
 _lock = threading.Lock()
 _floe: Floe | None = None
-_loop: InstanceLoop | None = None
 _clock: Clock | None = None
 
 
 def floe() -> Floe:
     """This process's `Floe`, built on the first call."""
-    global _floe, _loop
+    global _floe
     found = _floe
     if found is not None:
         return found
@@ -69,33 +61,30 @@ def floe() -> Floe:
             configure(os.environ)
             if not settings.admin_token:
                 log.warning("FLOE_ADMIN_TOKEN is not set: only API tokens stored by Floe authenticate")
-            built = Floe(settings, storage_from(settings), clock=_clock, run_tasks=True)
-            _loop = InstanceLoop(built)
-            _loop.start()
-            _floe = built
-            log.info("Floe host %s ready (storage prefix %r)", built.host_id, settings.storage_prefix)
+            _floe = Floe(settings, storage_from(settings), clock=_clock, run_tasks=False)
+            log.info("Floe host %s ready (storage prefix %r)", _floe.host_id, settings.storage_prefix)
         return _floe
 
 
 def reset(*, clock: Clock | None = None) -> None:
-    """Stop this process's `Floe` (its task processes are killed) so the next call builds a new one from
-    the environment, with `clock` (tests; default the system clock)."""
-    global _floe, _loop, _clock
+    """Close this process's `Floe` so the next call builds a new one from the environment, with `clock`
+    (tests; default the system clock)."""
+    global _floe, _clock
     with _lock:
-        if _loop is not None:
-            _loop.stop()
         if _floe is not None:
             _floe.close()
-        _floe, _loop, _clock = None, None, clock
+        _floe, _clock = None, clock
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:
-    """Floe's settings for the Functions deployment: `Settings.from_env` with two defaults of its own,
-    storage `azure` (the triggers are Azure's) and a home under the temporary folder (the app's folder is
-    read-only when it runs from a package)."""
+    """Floe's settings for the Functions deployment: `Settings.from_env` with defaults of its own: storage
+    `azure` (the triggers are Azure's), tasks on `runners`, and a home under the temporary folder (the
+    app's folder is read-only when it runs from a package)."""
     defaults: dict[str, object] = {}
     if not env.get("FLOE_STORAGE"):
         defaults["storage"] = "azure"
+    if not env.get("FLOE_TASKS"):
+        defaults["tasks"] = "runners"
     if not env.get("FLOE_HOME"):
         defaults["home"] = Path(tempfile.gettempdir()) / "floe"
     settings = Settings.from_env(env, **defaults)
@@ -103,6 +92,12 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         raise InvalidParameterValue(
             f"FLOE_STORAGE: {settings.storage!r} cannot serve the Azure Functions app, whose queue "
             "triggers listen on Azure Storage; use 'azure' (or leave it unset)"
+        )
+    if settings.tasks != "runners":
+        raise InvalidParameterValue(
+            f"FLOE_TASKS: {settings.tasks!r} would run task processes on Functions instances, which the "
+            "platform stops at will; the app submits them to `floe runner` hosts: use 'runners' (or leave "
+            "it unset)"
         )
     _check_one_account(env)
     return settings
@@ -147,42 +142,3 @@ def _queue_endpoint(connection_string: str) -> str:
         suffix = fields.get("endpointsuffix", "core.windows.net")
         return f"{protocol}://{fields['accountname']}.queue.{suffix}".lower()
     return ""
-
-
-class InstanceLoop:
-    """The heartbeat and the kills of one worker process (see the module's docstring)."""
-
-    def __init__(self, floe: Floe, *, poll_seconds: float = KILL_POLL_SECONDS) -> None:
-        self.floe = floe
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="floe-instance", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        from core.clock import to_millis
-        from core.handlers import HEARTBEAT_MS
-        from core.runtime.host import deliver
-
-        floe = self.floe
-        last_heartbeat = 0
-        while not self._stop.is_set():
-            try:
-                now_ms = to_millis(floe.clock.now())
-                if now_ms - last_heartbeat >= HEARTBEAT_MS:
-                    floe.repo.heartbeat(floe.host_id, now_ms)
-                    last_heartbeat = now_ms
-                queue = floe.storage.queues.queue(host_queue(floe.host_id))
-                poison = floe.storage.queues.queue(queue.name + POISON_SUFFIX)
-                for message in queue.receive(max_messages=16, visibility_timeout=HOST_VISIBILITY_SECONDS):
-                    deliver(floe, queue, poison, message)
-            except Exception:
-                log.exception("the heartbeat or the kills of Floe host %s failed", floe.host_id)
-            self._stop.wait(self.poll_seconds)

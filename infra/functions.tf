@@ -1,14 +1,13 @@
 # The Function App on the Flex Consumption plan (Linux, Python 3.11), with a system-assigned identity.
 #
-# Identity, and the one place that still needs a key:
+# Identity: nothing in the app holds a storage key.
 # - The Functions host reaches its storage, the state account, through the identity.
 #   `function_app_storage_uses_managed_identity` makes the provider write AzureWebJobsStorage__accountName,
 #   so the timer lock and the queue triggers on `<prefix>floe-work` use the identity, with the roles below.
+# - Floe reads that same setting (core/settings.py): with no FLOE_AZURE_CONNECTION_STRING and no plain
+#   AzureWebJobsStorage it builds a connection string without a key, and core/store/azure signs in with
+#   DefaultAzureCredential, which is the app's system-assigned identity here.
 # - The deployment package is read with the identity too (SystemAssignedIdentity).
-# - Floe's own code (core/store/azure) builds its SDK clients only from a connection string, so
-#   FLOE_AZURE_CONNECTION_STRING carries the state account's key. This is the one key in the deployment.
-#   Once the adapter accepts an account URL and DefaultAzureCredential, replace the key with that URL and
-#   turn shared keys off on the account. The role assignments below are already what the adapter needs.
 
 resource "azurerm_service_plan" "main" {
   name                = "asp-${var.name_prefix}-${local.suffix}"
@@ -34,28 +33,31 @@ locals {
   # Left out on purpose:
   # - FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT* and WEBSITE_TIME_ZONE: Flex
   #   Consumption does not support them.
-  # - A plain AzureWebJobsStorage connection string: the host uses the identity instead.
+  # - A plain AzureWebJobsStorage connection string, and FLOE_AZURE_CONNECTION_STRING: the host and Floe
+  #   use the identity instead, through AzureWebJobsStorage__accountName (see the top of this file).
   # - FLOE_HOME: functions/root.py defaults it to the temporary folder, because the app's own folder is
   #   read-only.
   app_settings = {
     FLOE_STORAGE = "azure"
     # The queue bindings name `%FLOE_STORAGE_PREFIX%floe-work`, so the setting must exist. It also prefixes
     # every table, queue and container declared in storage.tf.
-    FLOE_STORAGE_PREFIX          = var.storage_prefix
-    FLOE_AZURE_CONNECTION_STRING = azurerm_storage_account.state.primary_connection_string
-    FLOE_ADMIN_TOKEN             = local.admin_token
+    FLOE_STORAGE_PREFIX = var.storage_prefix
+    FLOE_ADMIN_TOKEN    = local.admin_token
+    # The app runs no task: attempts go to `<prefix>floe-tasks` for the runners (runners.tf).
+    FLOE_TASKS = "runners"
 
     # With "telemetryMode": "OpenTelemetry" in host.json, the Python worker configures the Azure Monitor
     # exporter itself (azure-monitor-opentelemetry must be in the app's requirements). Floe must not
     # configure it a second time.
     PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY = "true"
     # Floe's own spans and metrics are what the alerts and the workbook read; without this the worker's
-    # instrumentations would add a dependency span per storage call and per poll of the kill queue.
+    # instrumentations would add a dependency span per storage call.
     OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = "azure_sdk,requests,urllib3,urllib"
   }
 
-  # Data roles of the app's identity on the state account: the host's locks and keys (blobs), the queue
-  # triggers (queues), and Floe's adapter once it supports identities (all three).
+  # Data roles of the app's identity on the state account, for the host and for Floe. Blob Data Owner,
+  # not Contributor: the host's blob leases (timer locks) and its keys are what Functions documents it for.
+  # The two Contributor roles let Floe create the tables and queues it finds missing.
   state_roles = [
     "Storage Blob Data Owner",
     "Storage Queue Data Contributor",

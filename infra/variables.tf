@@ -123,3 +123,31 @@ variable "tick_lag_threshold_seconds" {
     error_message = "tick_lag_threshold_seconds must be greater than 0."
   }
 }
+
+variable "runner_image" {
+  description = "Container image of the Floe runners (built from infra/runner/Dockerfile, with your task files added). Empty: no runners are deployed, and tasks wait until runners elsewhere take them."
+  type        = string
+  default     = ""
+}
+
+variable "runner_count" {
+  description = "How many runner replicas run task attempts and their Spark clusters. A fixed number: a replica scaled in would take its running tasks with it."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.runner_count >= 1 && var.runner_count <= 30 && floor(var.runner_count) == var.runner_count
+    error_message = "runner_count must be a whole number from 1 to 30."
+  }
+}
+
+variable "runner_cpu" {
+  description = "vCPUs of each runner replica (Container Apps consumption sizes: 0.25 to 4; memory is twice this in GiB)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = contains([0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4], var.runner_cpu)
+    error_message = "runner_cpu must be one of 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5 or 4."
+  }
+}

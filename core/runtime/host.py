@@ -30,7 +30,10 @@ WATCH_REFRESH_S = 5.0  # how often the folder watcher picks up new or removed fi
 def storage_from(settings: Settings) -> Storage:
     if settings.storage == "azure":
         return open_storage(
-            "azure", connection_string=settings.azure_connection_string, prefix=settings.storage_prefix
+            "azure",
+            connection_string=settings.azure_connection_string,
+            prefix=settings.storage_prefix,
+            client_id=settings.azure_client_id,
         )
     return open_storage("sqlite", root=settings.home, prefix=settings.storage_prefix)
 
@@ -59,6 +62,7 @@ class LocalHost:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        self.floe.forget_host(self.floe.host_id)  # nobody will drain its queue again
         self.floe.close()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:

@@ -19,12 +19,13 @@ from core.clock import FakeClock
 from core.clusters import job_cluster_id
 from core.compute.clusters import ClusterState
 from core.engine.states import LifeCycle, Result
-from core.handlers import HOST_DEAD_MS, RECONCILE_MS, Floe
+from core.handlers import Floe
 from core.messages import WORK_QUEUE
 from core.model import validate_job_settings, validate_run_now
 from core.runtime.host import LocalHost
 from core.settings import Settings
 from core.store import Storage
+from core.upkeep import HOST_DEAD_MS, RECONCILE_MS
 from tests.fixtures.processes import processes_naming
 from tests.fixtures.services import service_missing
 

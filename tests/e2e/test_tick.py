@@ -9,11 +9,12 @@ from pathlib import Path
 from core.clock import FakeClock
 from core.engine import TaskStarted
 from core.engine.states import LifeCycle, Result
-from core.handlers import HOST_DEAD_MS, RECONCILE_MS, Floe
+from core.handlers import Floe
 from core.messages import WORK_QUEUE, WorkMessage
 from core.model import validate_job_settings, validate_run_now
 from core.settings import Settings
 from core.store import Storage
+from core.upkeep import HOST_DEAD_MS, RECONCILE_MS
 
 
 def _floe(tmp_path: Path, storage: Storage, clock: FakeClock, host_id: str) -> Floe:

@@ -81,6 +81,7 @@ def app_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite: str) 
         "FLOE_ADMIN_TOKEN": TOKEN,
         "FLOE_TRIGGER_MIN_SECONDS": "0",
         "FLOE_TRIGGER_POLL_SECONDS": "60",
+        "FLOE_TASK_POLL_SECONDS": "0.5",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -244,6 +245,36 @@ class QueueHost:
             if time.monotonic() > deadline:
                 pytest.fail(f"{what} did not happen within {timeout:.0f} s", pytrace=False)
             time.sleep(0.05)
+
+
+@pytest.fixture
+def start_runner(app_settings: FunctionsEnv) -> Iterator[Callable[[], Any]]:
+    """Starts `floe runner` hosts on the same storage (in this process, each with its own home): they
+    receive the task.start messages the app submits to floe-tasks and run the task processes."""
+    import dataclasses
+    import os
+
+    from core.runtime.runner import RunnerHost
+
+    started: list[RunnerHost] = []
+
+    def start() -> RunnerHost:
+        home = app_settings.home.parent / f"runner-{len(started)}"
+        host = RunnerHost(dataclasses.replace(root.settings_from(os.environ), home=home))
+        host.start()
+        started.append(host)
+        return host
+
+    try:
+        yield start
+    finally:
+        for host in started:
+            host.stop()
+
+
+@pytest.fixture
+def runner(start_runner: Callable[[], Any]) -> Any:
+    return start_runner()
 
 
 @pytest.fixture

@@ -35,13 +35,14 @@ def _bindings(function: Any) -> list[dict[str, Any]]:
 
 
 def test_the_app_indexes_one_function_per_trigger(indexed: dict[str, Any]) -> None:
-    assert sorted(indexed) == ["blob_created", "http", "tick", "work", "work_poison"]
+    assert sorted(indexed) == ["blob_created", "http", "tasks_poison", "tick", "work", "work_poison"]
     triggers = {name: type(f.get_trigger()).__name__ for name, f in indexed.items()}
     assert triggers == {
         "http": "HttpTrigger",
         "tick": "TimerTrigger",
         "work": "QueueTrigger",
         "work_poison": "QueueTrigger",
+        "tasks_poison": "QueueTrigger",
         "blob_created": "EventGridTrigger",
     }
 
@@ -71,9 +72,12 @@ def test_tick_runs_every_minute_with_the_schedule_monitor(indexed: dict[str, Any
 def test_queue_functions_listen_on_floes_prefixed_queues(indexed: dict[str, Any]) -> None:
     [work] = _bindings(indexed["work"])
     [poison] = _bindings(indexed["work_poison"])
+    [tasks_poison] = _bindings(indexed["tasks_poison"])
     assert work["queueName"] == "%FLOE_STORAGE_PREFIX%floe-work"
     assert poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-work-poison"
-    assert work["connection"] == poison["connection"] == "AzureWebJobsStorage"
+    # floe-tasks is the runners' (functions.root): the app only watches what poisons there
+    assert tasks_poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-tasks-poison"
+    assert work["connection"] == poison["connection"] == tasks_poison["connection"] == "AzureWebJobsStorage"
     queues = HOST_JSON["extensions"]["queues"]
     assert queues["maxDequeueCount"] == MAX_DEQUEUE
     assert queues["messageEncoding"] == "base64"
@@ -135,9 +139,10 @@ def test_funcignore_keeps_tests_and_tools_out_of_the_package() -> None:
 # ------------------------------------------------------------------------------------------ settings
 
 
-def test_settings_default_to_azure_and_a_temporary_home() -> None:
+def test_settings_default_to_azure_runners_and_a_temporary_home() -> None:
     settings = root.settings_from({"AzureWebJobsStorage": DEV})
     assert settings.storage == "azure"
+    assert settings.tasks == "runners"
     assert settings.azure_connection_string == DEV
     assert settings.home.is_absolute() and settings.home.name == "floe"
 
@@ -147,6 +152,13 @@ def test_settings_refuse_sqlite() -> None:
         InvalidParameterValue, match="FLOE_STORAGE: 'sqlite' cannot serve the Azure Functions"
     ):
         root.settings_from({"AzureWebJobsStorage": DEV, "FLOE_STORAGE": "sqlite"})
+
+
+def test_settings_refuse_task_processes_on_functions_instances() -> None:
+    with pytest.raises(
+        InvalidParameterValue, match="FLOE_TASKS: 'local' would run task processes on Functions"
+    ):
+        root.settings_from({"AzureWebJobsStorage": DEV, "FLOE_TASKS": "local"})
 
 
 def test_settings_refuse_a_floe_account_other_than_the_triggers() -> None:
@@ -243,7 +255,7 @@ def _python(code: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_a_cold_start_imports_no_engine_spark_or_storage_sdk() -> None:
-    assert _python(_COLD_START) == "5"
+    assert _python(_COLD_START) == "6"
 
 
 @pytest.mark.azurite

@@ -1,10 +1,12 @@
-"""Whole jobs through the functions alone, against Azurite: an HTTP run-now, the queue functions (driven
-by the host stand-in), task processes, and runs/get over HTTP; a kill reaching a task process through its
-instance's queue; a timer invocation starting a scheduled run; an Event Grid event starting a
-file-arrival run."""
+"""Whole jobs through the functions against Azurite: an HTTP run-now, the queue functions (driven by the
+host stand-in), task processes on a runner (`floe runner`, which receives from floe-tasks), and runs/get
+over HTTP; a run that outlives the instance that started it; a kill reaching a task process through its
+runner's queue; a timer invocation starting a scheduled run; an Event Grid event starting a file-arrival
+run."""
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from azure.storage.blob import ContainerClient
 from core.clock import FakeClock
 from core.handlers import Floe
 from core.runtime.host import storage_from
+from core.runtime.runner import RunnerHost
 from core.store.azure._common import API_VERSION
 from functions import root
 from tests.functions.conftest import Api, FunctionsEnv, QueueHost
@@ -51,8 +54,8 @@ def _runs(api: Api, job_id: int) -> list[dict[str, Any]]:
     return api.get("/api/2.2/jobs/runs/list", job_id=job_id).get("runs", [])
 
 
-def test_a_job_runs_through_the_functions_alone(
-    app_settings: FunctionsEnv, api: Api, queue_host: QueueHost
+def test_a_job_runs_through_the_functions_and_a_runner(
+    app_settings: FunctionsEnv, api: Api, queue_host: QueueHost, runner: RunnerHost
 ) -> None:
     script = _script(app_settings, "write.py", WRITER)
     first, second = app_settings.workspace / "first.txt", app_settings.workspace / "second.txt"
@@ -75,15 +78,54 @@ def test_a_job_runs_through_the_functions_alone(
         "second": "SUCCESS",
     }
     assert first.read_text() == "written by first" and second.read_text() == "written by second"
+    # The app ran no task: the runner claimed both attempts, and the app polled them.
+    tasks = root.floe().get_run(run_id).tasks
+    assert {t.lease_owner for t in tasks} == {runner.floe.host_id} != {root.floe().host_id}
+
+    def polled() -> bool:
+        bodies = [json.loads(m.get_body()) for _, m in queue_host.delivered]
+        return any(b["kind"] == "run.poll" and b["run_id"] == run_id for b in bodies)
+
+    queue_host.run_until(polled, what="a poll of the run")
     assert {name for name, _ in queue_host.delivered} == {"work"}
+    assert "task.start" not in {json.loads(m.get_body())["kind"] for _, m in queue_host.delivered}
     assert not queue_host.failures
 
 
-def test_a_kill_reaches_the_task_process_through_its_instances_queue(
-    app_settings: FunctionsEnv, api: Api, queue_host: QueueHost
+def test_a_run_outlives_the_instance_that_started_it(
+    app_settings: FunctionsEnv, api: Api, queue_host: QueueHost, runner: RunnerHost
+) -> None:
+    """The platform scales the instance in while the task runs: nothing of the task was on it."""
+    code = "import time\nprint('napping', flush=True)\ntime.sleep(8)\nprint('woke up')\n"
+    script = _script(app_settings, "nap.py", code)
+    job = api.post("/api/2.2/jobs/create", {"name": "napper", "tasks": [_python_task("nap", script)]})
+    run_id = api.post("/api/2.2/jobs/run-now", {"job_id": job["job_id"]})["run_id"]
+
+    def running() -> bool:
+        run = api.get("/api/2.2/jobs/runs/get", run_id=run_id)
+        return run["tasks"][0]["state"]["life_cycle_state"] == "RUNNING"
+
+    queue_host.run_until(running, what="the task to run on the runner")
+    task_run_id = api.get("/api/2.2/jobs/runs/get", run_id=run_id)["tasks"][0]["run_id"]
+
+    def logs() -> str:
+        return api.get("/api/2.2/jobs/runs/get-output", run_id=task_run_id).get("logs", "")
+
+    # The log is on the runner's disk; the runner ships what a running task printed every few seconds.
+    queue_host.run_until(lambda: "napping" in logs(), what="the running task's output to show")
+    started_on = root.floe().host_id
+    root.reset()  # the instance is gone; the next invocation builds a new one
+    run = queue_host.run_until(lambda: _ended(api, run_id), what="the run to end")
+    assert run["state"]["result_state"] == "SUCCESS", run["state"]
+    assert root.floe().host_id != started_on
+    queue_host.run_until(lambda: "woke up" in logs(), what="the whole output to show")
+
+
+def test_a_kill_reaches_the_task_process_through_its_runners_queue(
+    app_settings: FunctionsEnv, api: Api, queue_host: QueueHost, runner: RunnerHost
 ) -> None:
     """The run is cancelled from another instance (here: a second `Floe` on the same storage): the kill
-    goes to the queue of the instance whose process runs the task, and its instance loop kills it."""
+    goes to the queue of the runner whose process runs the task, and the runner kills it."""
     script = _script(app_settings, "sleep.py", "import time\ntime.sleep(120)\n")
     job = api.post("/api/2.2/jobs/create", {"name": "sleeper", "tasks": [_python_task("nap", script)]})
     run_id = api.post("/api/2.2/jobs/run-now", {"job_id": job["job_id"]})["run_id"]
@@ -93,7 +135,6 @@ def test_a_kill_reaches_the_task_process_through_its_instances_queue(
         return run["tasks"][0]["state"]["life_cycle_state"] == "RUNNING"
 
     queue_host.run_until(running, what="the task process to start")
-    mine = root.floe()
     settings = root.settings_from(os.environ)
     other = Floe(settings, storage_from(settings), host_id="another-instance", run_tasks=False)
     try:
@@ -102,7 +143,7 @@ def test_a_kill_reaches_the_task_process_through_its_instances_queue(
         other.close()
     run = queue_host.run_until(lambda: _ended(api, run_id), what="the cancelled run to end")
     assert run["state"]["result_state"] == "CANCELED", run["state"]
-    assert mine.get_run(run_id).tasks[0].lease_owner == mine.host_id != "another-instance"
+    assert root.floe().get_run(run_id).tasks[0].lease_owner == runner.floe.host_id
 
 
 def test_a_timer_invocation_starts_a_due_scheduled_run(

@@ -1,11 +1,13 @@
 """One trace across Functions invocations, against Azurite: the `http` function creates the run (its
-context is born there), the `tick` timer re-drives a `task.start` it takes for lost, the `work` queue
-function starts and ends the attempt and ends the run, whose span it exports with the ids the HTTP
-invocation gave it; the task process continues the trace from its attempt's span."""
+context is born there), the `tick` timer re-drives a `task.start` it takes for lost, a runner starts and
+ends the attempt and ends the run, whose span it exports with the ids the HTTP invocation gave it, while
+the `work` queue function polls the attempt; the task process continues the trace from its attempt's
+span."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +15,9 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from core.clock import FakeClock
-from core.handlers import STUCK_PENDING_MS
 from core.telemetry import names
 from core.telemetry.context import TraceContext
+from core.upkeep import STUCK_PENDING_MS
 from tests.fixtures.telemetry import Captured, span_tree
 from tests.functions.conftest import Api, FunctionsEnv, QueueHost
 
@@ -37,6 +39,7 @@ def test_a_functions_driven_run_is_one_trace_across_http_timer_and_queue(
     api: Api,
     queue_host: QueueHost,
     use_clock: Any,
+    start_runner: Callable[[], Any],
 ) -> None:
     clock = FakeClock(START)
     use_clock(clock)
@@ -51,7 +54,9 @@ def test_a_functions_driven_run_is_one_trace_across_http_timer_and_queue(
     indexed["tick"].get_user_function()(TimerRequest(past_due=False))
     assert captured.spans(names.REDRIVE_SPAN), span_tree(captured.spans())
 
-    def ended() -> dict[str, Any] | None:  # the work function, fed by the host stand-in
+    start_runner()  # it receives both task.start messages: one claims the attempt, one finds it claimed
+
+    def ended() -> dict[str, Any] | None:  # the work function (the polls), fed by the host stand-in
         run = api.get("/api/2.2/jobs/runs/get", run_id=run_id)
         return run if run["state"]["life_cycle_state"] == "TERMINATED" else None
 
@@ -68,8 +73,10 @@ def test_a_functions_driven_run_is_one_trace_across_http_timer_and_queue(
         by_name.setdefault(span.name, []).append(span)
     assert len(by_name[names.RUN_TRIGGER_SPAN]) == 1, tree  # http
     assert len(by_name[names.REDRIVE_SPAN]) == 1, tree  # timer
-    assert len(by_name[names.MESSAGE_SPAN]) == 2, tree  # work: the first task.start and the re-driven one
-    assert len(by_name[names.TASK_SPAN]) == 1, tree  # work: the attempt, claimed once
+    kinds = [span.attributes[names.MESSAGE_KIND] for span in by_name[names.MESSAGE_SPAN]]  # type: ignore[index]
+    assert kinds.count("task.start") == 2, tree  # runner: the first task.start and the re-driven one
+    assert set(kinds) <= {"task.start", "run.poll"}, tree  # work: the polls
+    assert len(by_name[names.TASK_SPAN]) == 1, tree  # runner: the attempt, claimed once
     for span in in_trace:
         if span is not root:
             assert span.parent is not None and span.parent.span_id == root.context.span_id, tree

@@ -25,7 +25,6 @@ import pytest
 
 from core.engine.states import Result
 from core.messages import POISON_SUFFIX
-from core.settings import Settings
 from core.telemetry import names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +47,10 @@ _ALERTS = {
 _ALERT = "azurerm_monitor_scheduled_query_rules_alert_v2"
 _PREFIXED = "${var.storage_prefix}${each.key}"  # the names of Floe's tables, queues and containers
 _APP = "azurerm_function_app_flex_consumption"
+# The attributes of a storage account that hold a key, or a connection string with one.
+_KEY_ATTRIBUTE = re.compile(
+    r"azurerm_storage_account\.\w+\.(primary|secondary)_(access_key|connection_string|blob_connection_string)"
+)
 
 
 @dataclass(repr=False)
@@ -295,23 +298,30 @@ def test_host_storage_is_the_state_account_and_the_package_is_elsewhere(tf: Terr
     assert "storage_access_key" not in app
 
 
-def test_app_settings_point_floe_at_the_state_account(tf: Terraform) -> None:
+def test_app_settings_carry_no_key_and_floe_signs_in_to_the_state_account_as_the_app(tf: Terraform) -> None:
     app = tf.resource(f"{_APP}.main")
     assert app["app_settings"] == "${local.app_settings}"
     settings: dict[str, str] = tf.locals["app_settings"]
 
+    # No connection string or key of any account: Floe finds the state account through the setting the
+    # provider writes for `function_app_storage_uses_managed_identity`, and signs in as the app.
+    assert "FLOE_AZURE_CONNECTION_STRING" not in settings
+    assert not _KEY_ATTRIBUTE.search(json.dumps(settings)), settings
+    assert not [v for v in settings.values() if re.search(r"AccountKey|SharedAccessSignature", str(v), re.I)]
+    written_by_provider = {"AzureWebJobsStorage__accountName": "floestateab12cd"}
     # Floe refuses to start on an unknown FLOE_* name: every one set here must be one it knows.
-    loaded = Settings.from_env(settings)
+    loaded = importlib.import_module("functions.root").settings_from({**settings, **written_by_provider})
     assert loaded.storage == "azure"
-    assert settings["FLOE_AZURE_CONNECTION_STRING"] == (
-        "${azurerm_storage_account.state.primary_connection_string}"
+    assert loaded.azure_connection_string == (
+        "DefaultEndpointsProtocol=https;AccountName=floestateab12cd;EndpointSuffix=core.windows.net"
     )
+    assert loaded.azure_client_id == ""  # the system-assigned identity
     # The queue bindings name %FLOE_STORAGE_PREFIX%floe-work: the setting must exist, and be the prefix
     # of the names storage.tf declares.
     assert "%FLOE_STORAGE_PREFIX%" in importlib.import_module("functions.queues").WORK
     assert settings["FLOE_STORAGE_PREFIX"] == "${var.storage_prefix}"
     assert "random_password.admin_token" in _refs(_expand_locals(settings["FLOE_ADMIN_TOKEN"], tf))
-    assert _refs(settings) == {"azurerm_storage_account.state"}
+    assert _refs(settings) == set()
 
     # Unsupported on Flex Consumption, or (a plain AzureWebJobsStorage) a key where the identity serves.
     forbidden = {
@@ -336,10 +346,86 @@ def test_app_identity_has_the_data_roles_on_the_state_account(tf: Terraform) -> 
     assert state["role_definition_name"] == "${each.key}"
     assert state["scope"] == "${azurerm_storage_account.state.id}"
     assert state["principal_id"] == principal
+    assert state["principal_type"] == "ServicePrincipal"
     deployment = tf.resource("azurerm_role_assignment.deployment")
     assert deployment["scope"] == "${azurerm_storage_account.deployment.id}"
     assert deployment["role_definition_name"] == "Storage Blob Data Owner"
     assert deployment["principal_id"] == principal
+
+
+def test_the_state_account_refuses_keys_and_terraform_needs_none(tf: Terraform) -> None:
+    state = tf.resource("azurerm_storage_account.state")
+    assert state["shared_access_key_enabled"] is False
+    # Nothing reads a key or a connection string with a key of the state account, anywhere in infra/.
+    assert not _KEY_ATTRIBUTE.search(tf.text), _KEY_ATTRIBUTE.findall(tf.text)
+    # Terraform manages the account's tables, queues and container through Resource Manager (by account
+    # id), never through the data plane, which would need the refused key.
+    for kind in ("azurerm_storage_table", "azurerm_storage_queue", "azurerm_storage_container"):
+        for name, body in tf.resources[kind].items():
+            assert "storage_account_name" not in body, f"{kind}.{name} goes through the data plane"
+            assert body["storage_account_id"].endswith(".id}"), f"{kind}.{name}"
+    provider = tf.blocks["provider"][0]["azurerm"]
+    assert provider["features"][0]["storage"][0]["data_plane_available"] is False
+    assert provider["storage_use_azuread"] is True
+
+
+# ------------------------------------------------------------------------------------------- runners
+
+
+def test_the_app_submits_tasks_to_runners(tf: Terraform) -> None:
+    settings: dict[str, str] = tf.locals["app_settings"]
+    assert settings["FLOE_TASKS"] == "runners"
+
+
+def test_runners_sign_in_to_the_state_account_and_share_the_apps_prefix(tf: Terraform) -> None:
+    runner = tf.resource("azurerm_container_app.runner")
+    assert runner["count"] == "${local.runners}"
+    assert tf.locals["runners"] == '${var.runner_image == "" ? 0 : 1}'
+    assert runner["identity"][0]["type"] == "SystemAssigned"
+    [container] = runner["template"][0]["container"]
+    assert container["image"] == "${var.runner_image}"
+    settings: dict[str, str] = tf.locals["runner_settings"]
+    app: dict[str, str] = tf.locals["app_settings"]
+    assert settings["FLOE_STORAGE_PREFIX"] == app["FLOE_STORAGE_PREFIX"]  # the queues the app sends to
+    assert settings["FLOE_TASKS"] == "runners"
+    # A keyless connection string of the state account: Floe signs in as the container's identity.
+    assert settings["FLOE_AZURE_CONNECTION_STRING"] == "AccountName=${azurerm_storage_account.state.name}"
+    written = {
+        k: v.replace("${azurerm_storage_account.state.name}", "floestateab12cd") for k, v in settings.items()
+    }
+    loaded = importlib.import_module("core.settings").Settings.from_env({**written, "FLOE_HOME": "/var/floe"})
+    assert loaded.tasks == "runners" and loaded.storage == "azure"
+    from core.store.azure._connect import is_keyless, service_url
+
+    assert is_keyless(loaded.azure_connection_string)
+    assert (
+        service_url(loaded.azure_connection_string, "queue")
+        == "https://floestateab12cd.queue.core.windows.net"
+    )
+    # Replicas are fixed: one scaled in would take its running tasks with it.
+    template = runner["template"][0]
+    assert template["min_replicas"] == template["max_replicas"] == "${var.runner_count}"
+    secrets = {s["name"]: s["value"] for s in runner["secret"]}
+    assert _refs(secrets["appinsights"]) == {"azurerm_application_insights.main"}
+
+
+def test_runner_identity_has_the_data_roles_on_the_state_account(tf: Terraform) -> None:
+    roles = tf.resource("azurerm_role_assignment.runner_state")
+    assert roles["for_each"] == "${local.runners == 1 ? toset(local.state_roles) : toset([])}"
+    assert roles["scope"] == "${azurerm_storage_account.state.id}"
+    assert roles["principal_id"] == "${azurerm_container_app.runner[0].identity[0].principal_id}"
+    assert roles["role_definition_name"] == "${each.key}"
+
+
+def test_the_runner_image_runs_floe_runner_with_java_17() -> None:
+    dockerfile = (INFRA / "runner" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-", dockerfile, re.M)
+    assert "openjdk-17-jre-headless" in dockerfile
+    assert 'CMD ["python", "-m", "core", "runner"]' in dockerfile
+    copied = re.findall(r"^COPY (\S+)", dockerfile, re.M)
+    for source in copied:
+        assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is not in the repository"
+    assert "requirements.txt" in copied and "core" in copied
 
 
 # --------------------------------------------------------------------------------------- monitoring
@@ -440,6 +526,8 @@ def test_every_variable_has_a_description_and_the_risky_ones_a_validation(tf: Te
         "tick_lag_threshold_seconds",
         "maximum_instance_count",
         "instance_memory_mb",
+        "runner_count",
+        "runner_cpu",
     } <= validated
     memory = tf.variables["instance_memory_mb"]["validation"][0]["condition"]
     assert "[2048, 4096]" in memory
