@@ -12,10 +12,10 @@ PORT ?= 8080
 ## install: build .venv with Floe and its runtime dependencies (quick when nothing changed)
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-runner.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-runner.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 

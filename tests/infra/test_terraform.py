@@ -422,10 +422,11 @@ def test_the_runner_image_runs_floe_runner_with_java_17() -> None:
     assert re.search(r"^FROM python:3\.11-", dockerfile, re.M)
     assert "openjdk-17-jre-headless" in dockerfile
     assert 'CMD ["python", "-m", "core", "runner"]' in dockerfile
-    copied = re.findall(r"^COPY (\S+)", dockerfile, re.M)
+    copied = [source for line in re.findall(r"^COPY (.+)$", dockerfile, re.M) for source in line.split()[:-1]]
     for source in copied:
         assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is not in the repository"
-    assert "requirements.txt" in copied and "core" in copied
+    assert {"requirements.txt", "requirements-runner.txt", "core"} <= set(copied)
+    assert "-r requirements.txt -r requirements-runner.txt" in dockerfile
 
 
 # --------------------------------------------------------------------------------------- monitoring
