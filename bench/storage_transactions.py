@@ -102,6 +102,7 @@ def _measure(tasks: int, *, runners: bool) -> dict[str, Counter[str]]:
                 blobs=Counting(inner.blobs, "blob", counts, lock),  # type: ignore[arg-type]
                 kind="azure",
             )
+
         from core.handlers import Floe
         from core.repository import Repository
         from core.runtime.runner import RunnerHost

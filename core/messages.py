@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.errors import FloeError
 
@@ -29,17 +29,7 @@ Kind = Literal[
     "cluster.restart",
     "cluster.terminate",
 ]
-_KINDS: frozenset[str] = frozenset(
-    {
-        "run.advance",
-        "task.start",
-        "run.poll",
-        "task.kill",
-        "cluster.start",
-        "cluster.restart",
-        "cluster.terminate",
-    }
-)
+_KINDS: frozenset[str] = frozenset(get_args(Kind))
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 

@@ -20,10 +20,10 @@ _SECRET = "***"
 class Settings:
     home: Path = Path(".floe")  # FLOE_HOME: SQLite file, blobs, local logs
     storage: str = "sqlite"  # FLOE_STORAGE: "sqlite" (embedded default) or "azure"
-    # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage; else built, without a key, from the identity-based
-    # AzureWebJobsStorage__* settings (`_identity_connection`). Without a key Floe signs in with Entra ID.
+    # FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage. Without a key (endpoints or an account name only)
+    # Floe signs in with Microsoft Entra ID (core/store/azure/_connect.py).
     azure_connection_string: str = field(default="", repr=False)
-    # FLOE_AZURE_CLIENT_ID or AzureWebJobsStorage__clientId: the user-assigned managed identity a keyless
+    # FLOE_AZURE_CLIENT_ID: the user-assigned managed identity a keyless
     # connection signs in with (default: the system-assigned one, or `az login` off Azure)
     azure_client_id: str = ""
     storage_prefix: str = ""  # FLOE_STORAGE_PREFIX: prepended to table/queue/container names
@@ -73,12 +73,8 @@ class Settings:
         for name, var in _ENV.items():
             if var in env and env[var] != "":
                 values[name] = env[var]
-        if "azure_connection_string" not in values:
-            connection = env.get("AzureWebJobsStorage") or _identity_connection(env)
-            if connection:
-                values["azure_connection_string"] = connection
-        if "azure_client_id" not in values and env.get(f"{_WEBJOBS}clientId"):
-            values["azure_client_id"] = env[f"{_WEBJOBS}clientId"]
+        if "azure_connection_string" not in values and env.get("AzureWebJobsStorage"):
+            values["azure_connection_string"] = env["AzureWebJobsStorage"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values))
 
@@ -120,21 +116,6 @@ _ENV = {
 }
 _KNOWN = frozenset(_ENV.values())
 _SECRETS = frozenset({"azure_connection_string", "admin_token", "smtp_password"})
-# The identity-based connection settings Azure Functions documents for AzureWebJobsStorage.
-_WEBJOBS = "AzureWebJobsStorage__"
-_SERVICE_URIS = {"Blob": "blobServiceUri", "Queue": "queueServiceUri", "Table": "tableServiceUri"}
-
-
-def _identity_connection(env: Mapping[str, str]) -> str:
-    """The keyless connection string of the identity-based AzureWebJobsStorage settings: the three
-    `__<service>ServiceUri` when all are set, else `__accountName` (Azure's public cloud), else ""."""
-    uris = {service: env.get(_WEBJOBS + name, "").rstrip("/") for service, name in _SERVICE_URIS.items()}
-    if all(uris.values()):
-        return ";".join(f"{service}Endpoint={uri}" for service, uri in uris.items())
-    account = env.get(f"{_WEBJOBS}accountName", "")
-    if account:
-        return f"DefaultEndpointsProtocol=https;AccountName={account};EndpointSuffix=core.windows.net"
-    return ""
 
 
 def _coerce(values: dict[str, object]) -> dict[str, object]:
@@ -191,7 +172,7 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
     if out.get("storage") == "azure" and not out.get("azure_connection_string"):
         raise InvalidParameterValue(
             "FLOE_STORAGE=azure needs a connection string in FLOE_AZURE_CONNECTION_STRING or "
-            "AzureWebJobsStorage, or an identity-based connection: AzureWebJobsStorage__accountName, or all "
-            "three of AzureWebJobsStorage__blobServiceUri, __queueServiceUri and __tableServiceUri"
+            "AzureWebJobsStorage: with a key, or without one (AccountName=<account>, or the account's "
+            "BlobEndpoint, QueueEndpoint and TableEndpoint) to sign in with Microsoft Entra ID"
         )
     return out

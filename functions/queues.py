@@ -18,7 +18,8 @@ pending task's start, a run's advance) once the cause is fixed.
 
 Queue names: Floe prefixes every queue with `FLOE_STORAGE_PREFIX`, so the bindings name the queues with
 the same app setting, `%FLOE_STORAGE_PREFIX%floe-work`; the host resolves it at start-up (the setting must
-exist). The connection is `AzureWebJobsStorage`: Floe's state lives in that account (`functions.root`).
+exist). The connection is `FloeStorage`, Floe's state account (`functions.root`), apart from the Functions
+host's own storage (`AzureWebJobsStorage`).
 
 Host queues (`floe-host-<id>`, kills for the attempts of one runner) are the runners' own.
 """
@@ -39,7 +40,7 @@ log = logging.getLogger("floe.functions")
 
 bp = func.Blueprint()
 
-CONNECTION = "AzureWebJobsStorage"
+CONNECTION = root.CONNECTION
 PREFIX_SETTING = "%FLOE_STORAGE_PREFIX%"
 WORK = PREFIX_SETTING + WORK_QUEUE
 WORK_POISON = WORK + POISON_SUFFIX

@@ -12,9 +12,10 @@ follows each run with delayed `run.poll` messages on its work queue (`Floe._poll
 waits for Spark, and an instance the platform scales in takes no task with it; nor does it own anything
 that needs a heartbeat or a queue of its own.
 
-The Functions deployment keeps Floe's state in the account of `AzureWebJobsStorage`, the connection the
-queue triggers listen on; `FLOE_AZURE_CONNECTION_STRING`, when set, must name the same account
-(`settings_from` refuses another one: messages would go where no trigger listens).
+Floe's state lives in the account of `FloeStorage` (`CONNECTION`), the connection the queue triggers
+listen on; `AzureWebJobsStorage` is the Functions host's own (timer locks, keys). When set,
+`FLOE_AZURE_CONNECTION_STRING` must name the triggers' account (`settings_from` refuses another one:
+messages would go where no trigger listens).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from core.errors import InvalidParameterValue
 from core.settings import Settings
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("floe.functions")
 
 _DEVELOPMENT_QUEUES = "http://127.0.0.1:10001/devstoreaccount1"  # UseDevelopmentStorage=true
+# The app setting (or prefix of identity-based settings) of the queue triggers' connection: Floe's state
+# account. AzureWebJobsStorage is the Functions host's own storage, another account on Azure.
+CONNECTION = "FloeStorage"
 
 _lock = threading.Lock()
 _floe: Floe | None = None
@@ -78,8 +83,10 @@ def reset(*, clock: Clock | None = None) -> None:
 
 def settings_from(env: Mapping[str, str]) -> Settings:
     """Floe's settings for the Functions deployment: `Settings.from_env` with defaults of its own: storage
-    `azure` (the triggers are Azure's), tasks on `runners`, and a home under the temporary folder (the
-    app's folder is read-only when it runs from a package)."""
+    `azure` (the triggers are Azure's) in the account of the queue triggers' connection (`CONNECTION`),
+    tasks on `runners`, and a home under the temporary folder (the app's folder is read-only when it runs
+    from a package)."""
+    triggers = _trigger_queues(env)
     defaults: dict[str, object] = {}
     if not env.get("FLOE_STORAGE"):
         defaults["storage"] = "azure"
@@ -87,6 +94,10 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         defaults["tasks"] = "runners"
     if not env.get("FLOE_HOME"):
         defaults["home"] = Path(tempfile.gettempdir()) / "floe"
+    if not env.get("FLOE_AZURE_CONNECTION_STRING"):
+        defaults["azure_connection_string"] = _connection_of_triggers(env)
+    if not env.get("FLOE_AZURE_CLIENT_ID") and env.get(f"{CONNECTION}__clientId"):
+        defaults["azure_client_id"] = env[f"{CONNECTION}__clientId"]  # a user-assigned identity
     settings = Settings.from_env(env, **defaults)
     if settings.storage != "azure":
         raise InvalidParameterValue(
@@ -99,33 +110,54 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             "platform stops at will; the app submits them to `floe runner` hosts: use 'runners' (or leave "
             "it unset)"
         )
-    _check_one_account(env)
+    mine = _queue_endpoint(settings.azure_connection_string)
+    if mine and mine != triggers:
+        raise InvalidParameterValue(
+            f"FLOE_AZURE_CONNECTION_STRING names the queues at {mine}, but the queue triggers listen on "
+            f"{CONNECTION}'s, at {triggers}: Floe's messages would never reach its functions. Leave "
+            f"FLOE_AZURE_CONNECTION_STRING unset (Floe then uses {CONNECTION}) or point both at one account"
+        )
     return settings
 
 
-def _check_one_account(env: Mapping[str, str]) -> None:
-    floe_account = env.get("FLOE_AZURE_CONNECTION_STRING", "")
-    if not floe_account:
-        return  # Floe uses AzureWebJobsStorage itself
-    triggers = _queue_endpoint_of_webjobs(env)
-    mine = _queue_endpoint(floe_account)
-    if triggers and mine and triggers != mine:
+def _trigger_queues(env: Mapping[str, str]) -> str:
+    """The queue service the queue triggers listen on: the one `CONNECTION` names, as a connection string
+    or as an identity-based connection (`<CONNECTION>__queueServiceUri`)."""
+    if env.get(CONNECTION):
+        endpoint = _queue_endpoint(env[CONNECTION])
+    else:
+        endpoint = env.get(f"{CONNECTION}__queueServiceUri", "").rstrip("/").lower()
+    if not endpoint:
         raise InvalidParameterValue(
-            f"FLOE_AZURE_CONNECTION_STRING names the queues at {mine}, but the queue triggers listen on "
-            f"AzureWebJobsStorage's, at {triggers}: Floe's messages would never reach its functions. "
-            "Leave FLOE_AZURE_CONNECTION_STRING unset (Floe then uses AzureWebJobsStorage) or point both "
-            "at one account"
+            f"{CONNECTION}: the queue triggers' connection to Floe's storage account is not set; give "
+            f"{CONNECTION} a connection string (UseDevelopmentStorage=true for Azurite) or, with the app's "
+            f"identity, {CONNECTION}__queueServiceUri (https://<account>.queue.core.windows.net)"
         )
+    return endpoint
 
 
-def _queue_endpoint_of_webjobs(env: Mapping[str, str]) -> str:
-    if env.get("AzureWebJobsStorage"):
-        return _queue_endpoint(env["AzureWebJobsStorage"])
-    if env.get("AzureWebJobsStorage__queueServiceUri"):  # identity-based connection
-        return env["AzureWebJobsStorage__queueServiceUri"].rstrip("/").lower()
-    if env.get("AzureWebJobsStorage__accountName"):
-        return f"https://{env['AzureWebJobsStorage__accountName']}.queue.core.windows.net".lower()
-    return ""
+def _connection_of_triggers(env: Mapping[str, str]) -> str:
+    """Floe's connection string when FLOE_AZURE_CONNECTION_STRING is unset: the triggers' own; for an
+    identity-based connection, the account's endpoints without a key (Floe then signs in as the app):
+    `<CONNECTION>__blobServiceUri`, `__queueServiceUri` and `__tableServiceUri` when all three are set,
+    else the account of a queue service URI `https://<account>.queue.<suffix>`."""
+    if env.get(CONNECTION):
+        return env[CONNECTION]
+    uris = {
+        kind: env.get(f"{CONNECTION}__{kind.lower()}ServiceUri", "") for kind in ("Blob", "Queue", "Table")
+    }
+    if all(uris.values()):
+        return ";".join(f"{kind}Endpoint={uri.rstrip('/')}" for kind, uri in uris.items())
+    uri = uris["Queue"].rstrip("/")
+    host = urlsplit(uri).hostname or ""
+    account, _, rest = host.partition(".queue.")
+    if urlsplit(uri).scheme != "https" or not account or not rest or urlsplit(uri).path not in ("", "/"):
+        raise InvalidParameterValue(
+            f"{CONNECTION}__queueServiceUri: Floe cannot tell its storage account from {uri!r}; set "
+            "FLOE_AZURE_CONNECTION_STRING to the account's endpoints (BlobEndpoint=...;QueueEndpoint=...;"
+            "TableEndpoint=..., no key: Floe signs in as the app)"
+        )
+    return f"DefaultEndpointsProtocol=https;AccountName={account};EndpointSuffix={rest}"
 
 
 def _queue_endpoint(connection_string: str) -> str:

@@ -12,6 +12,7 @@ locals {
 
   # Storage account names: 3-24 lowercase letters and digits (name_prefix is at most 10 characters).
   state_account_name      = "${var.name_prefix}state${local.suffix}"
+  host_account_name       = "${var.name_prefix}host${local.suffix}"
   deployment_account_name = "${var.name_prefix}deploy${local.suffix}"
 
   # At most 32 characters: the Functions host id is the app name cut to 32, and two apps whose cut names

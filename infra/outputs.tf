@@ -14,8 +14,13 @@ output "resource_group_name" {
 }
 
 output "state_storage_account_name" {
-  description = "The storage account holding Floe's state (tables, queues, the blob container) and the Functions host's storage."
+  description = "The storage account holding Floe's state (tables, queues, the blob container): FLOE_AZURE_CONNECTION_STRING=AccountName=<this name> for Floe hosts outside Azure Functions."
   value       = azurerm_storage_account.state.name
+}
+
+output "host_storage_account_name" {
+  description = "The Functions host's own storage account (AzureWebJobsStorage: timer locks, host keys); Floe keeps nothing there."
+  value       = azurerm_storage_account.host.name
 }
 
 output "deployment_storage_account_name" {

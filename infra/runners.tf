@@ -4,7 +4,8 @@
 #
 # Here they are replicas of one Azure Container App, deployed when `runner_image` is set (build the image
 # with infra/runner/Dockerfile). Runners can also be any machine running `floe runner` with the same
-# storage settings; give their identity the same roles.
+# storage settings; give their identity the same roles. Runners need only the state account, never the
+# Functions host's (`host` in storage.tf).
 #
 # Identity: like the app, a runner holds no storage key. FLOE_AZURE_CONNECTION_STRING names the state
 # account without a key, so Floe signs in with DefaultAzureCredential, which is the container's

@@ -1,10 +1,13 @@
-# Two storage accounts:
-# - `state` holds Floe's state (its tables, queues and blob container) and is also the Functions host's
-#   storage (AzureWebJobsStorage: timer locks, host keys). They must be one account: the queue triggers
-#   (functions/queues.py) listen through AzureWebJobsStorage, and Floe sends its messages to its own
-#   account, so functions/root.py refuses to start when the two differ. It accepts no key: the host and
-#   Floe both sign in as the app's managed identity (functions.tf), and Terraform manages its tables,
-#   queues and container through Azure Resource Manager only (versions.tf: data_plane_available = false).
+# Three storage accounts, none of which the app reaches with a key:
+# - `state` holds Floe's state: its tables, queues and blob container. The queue triggers
+#   (functions/queues.py) listen here through the `FloeStorage` connection, and Floe sends its messages
+#   here through FLOE_AZURE_CONNECTION_STRING (functions.tf); functions/root.py refuses to start when the
+#   two name different accounts. Terraform manages its tables, queues and container through Azure Resource
+#   Manager only (versions.tf: data_plane_available = false).
+# - `host` is the Functions host's own storage (AzureWebJobsStorage: timer locks, host keys, the timer
+#   trigger's schedule monitor). Kept apart so that the host's blobs stay out of the account that holds
+#   the state, the runners (runners.tf) get no role on them, and `state_replication_type` applies to
+#   Floe's state only.
 # - `deployment` holds only the Flex Consumption deployment package (the `app-package` container). It is
 #   kept apart so that publishing never writes into the account that holds the state.
 
@@ -61,6 +64,21 @@ resource "azurerm_storage_container" "floe" {
   name                  = "${var.storage_prefix}${each.key}"
   storage_account_id    = azurerm_storage_account.state.id
   container_access_type = "private"
+}
+
+resource "azurerm_storage_account" "host" {
+  name                            = local.host_account_name
+  resource_group_name             = azurerm_resource_group.main.name
+  location                        = azurerm_resource_group.main.location
+  account_kind                    = "StorageV2"
+  account_tier                    = "Standard"
+  account_replication_type        = "LRS"
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  # Off, as on `state`: the host signs in as the app's identity (functions.tf).
+  shared_access_key_enabled = false
+  tags                      = local.tags
 }
 
 resource "azurerm_storage_account" "deployment" {

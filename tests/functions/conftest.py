@@ -65,14 +65,15 @@ def app_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite: str) 
     import os
 
     for name in list(os.environ):
-        if name.startswith("FLOE_") or name.startswith("AzureWebJobs"):
+        if name.startswith(("FLOE_", "AzureWebJobs", "FloeStorage")):
             monkeypatch.delenv(name)
     prefix = f"fn{secrets.token_hex(4)}"
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     env = FunctionsEnv(azurite, prefix, workspace, tmp_path / "home")
     settings = {
-        "AzureWebJobsStorage": azurite,
+        "AzureWebJobsStorage": azurite,  # the host's own storage; one Azurite here, two accounts on Azure
+        "FloeStorage": azurite,
         "FLOE_STORAGE": "azure",
         "FLOE_AZURE_CONNECTION_STRING": azurite,
         "FLOE_STORAGE_PREFIX": prefix,

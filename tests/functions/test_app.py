@@ -24,6 +24,9 @@ from functions import events, root
 from tests.functions.conftest import HOST_JSON, REPO
 
 DEV = "UseDevelopmentStorage=true"
+HOST = (
+    "DefaultEndpointsProtocol=https;AccountName=floehost;AccountKey=aG9zdA==;EndpointSuffix=core.windows.net"
+)
 AZURITE_EXPLICIT = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
     "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
@@ -77,7 +80,8 @@ def test_queue_functions_listen_on_floes_prefixed_queues(indexed: dict[str, Any]
     assert poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-work-poison"
     # floe-tasks is the runners' (functions.root): the app only watches what poisons there
     assert tasks_poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-tasks-poison"
-    assert work["connection"] == poison["connection"] == tasks_poison["connection"] == "AzureWebJobsStorage"
+    # Floe's state account, apart from the host's own storage (AzureWebJobsStorage)
+    assert work["connection"] == poison["connection"] == tasks_poison["connection"] == "FloeStorage"
     queues = HOST_JSON["extensions"]["queues"]
     assert queues["maxDequeueCount"] == MAX_DEQUEUE
     assert queues["messageEncoding"] == "base64"
@@ -140,10 +144,10 @@ def test_funcignore_keeps_tests_and_tools_out_of_the_package() -> None:
 
 
 def test_settings_default_to_azure_runners_and_a_temporary_home() -> None:
-    settings = root.settings_from({"AzureWebJobsStorage": DEV})
+    settings = root.settings_from({"FloeStorage": DEV, "AzureWebJobsStorage": HOST})
     assert settings.storage == "azure"
     assert settings.tasks == "runners"
-    assert settings.azure_connection_string == DEV
+    assert settings.azure_connection_string == DEV  # the triggers' account, never the host's own storage
     assert settings.home.is_absolute() and settings.home.name == "floe"
 
 
@@ -151,14 +155,46 @@ def test_settings_refuse_sqlite() -> None:
     with pytest.raises(
         InvalidParameterValue, match="FLOE_STORAGE: 'sqlite' cannot serve the Azure Functions"
     ):
-        root.settings_from({"AzureWebJobsStorage": DEV, "FLOE_STORAGE": "sqlite"})
+        root.settings_from({"FloeStorage": DEV, "FLOE_STORAGE": "sqlite"})
 
 
 def test_settings_refuse_task_processes_on_functions_instances() -> None:
     with pytest.raises(
         InvalidParameterValue, match="FLOE_TASKS: 'local' would run task processes on Functions"
     ):
-        root.settings_from({"AzureWebJobsStorage": DEV, "FLOE_TASKS": "local"})
+        root.settings_from({"FloeStorage": DEV, "FLOE_TASKS": "local"})
+
+
+def test_settings_need_the_triggers_connection() -> None:
+    with pytest.raises(InvalidParameterValue, match="FloeStorage: the queue triggers' connection"):
+        root.settings_from({"AzureWebJobsStorage": HOST})
+
+
+def test_with_the_apps_identity_floe_signs_in_to_the_triggers_account_without_a_key() -> None:
+    env = {
+        "FloeStorage__queueServiceUri": "https://floestate.queue.core.windows.net/",
+        "AzureWebJobsStorage__accountName": "floehost",
+    }
+    settings = root.settings_from(env)
+    assert settings.azure_connection_string == (
+        "DefaultEndpointsProtocol=https;AccountName=floestate;EndpointSuffix=core.windows.net"
+    )
+    with pytest.raises(InvalidParameterValue, match="cannot tell its storage account from"):
+        root.settings_from({"FloeStorage__queueServiceUri": "https://127.0.0.1:10001/devstoreaccount1"})
+    user_assigned = {**env, "FloeStorage__clientId": "0000aaaa-11bb-22cc-33dd-444444eeeeee"}
+    assert root.settings_from(user_assigned).azure_client_id == "0000aaaa-11bb-22cc-33dd-444444eeeeee"
+    elsewhere = {  # another cloud: its three endpoints, as Functions' identity-based settings name them
+        f"FloeStorage__{kind}ServiceUri": f"https://st.{kind}.core.chinacloudapi.cn/"
+        for kind in ("blob", "queue", "table")
+    }
+    assert root.settings_from(elsewhere).azure_connection_string == (
+        "BlobEndpoint=https://st.blob.core.chinacloudapi.cn;QueueEndpoint=https://st.queue.core.chinacloudapi.cn;"
+        "TableEndpoint=https://st.table.core.chinacloudapi.cn"
+    )
+    explicit = "AccountName=floestate"
+    assert root.settings_from({**env, "FLOE_AZURE_CONNECTION_STRING": explicit}).azure_connection_string == (
+        explicit
+    )
 
 
 def test_settings_refuse_a_floe_account_other_than_the_triggers() -> None:
@@ -168,20 +204,21 @@ def test_settings_refuse_a_floe_account_other_than_the_triggers() -> None:
     with pytest.raises(
         InvalidParameterValue, match=re.escape("at https://elsewhere.queue.example.net, but")
     ) as caught:
-        root.settings_from({"AzureWebJobsStorage": DEV, "FLOE_AZURE_CONNECTION_STRING": other})
+        root.settings_from({"FloeStorage": DEV, "FLOE_AZURE_CONNECTION_STRING": other})
     assert "c2VjcmV0" not in caught.value.message  # never the key
-    identity = {"AzureWebJobsStorage__accountName": "prod", "FLOE_AZURE_CONNECTION_STRING": other}
+    identity = {
+        "FloeStorage__queueServiceUri": "https://prod.queue.core.windows.net",
+        "FLOE_AZURE_CONNECTION_STRING": other,
+    }
     with pytest.raises(
         InvalidParameterValue,
-        match=re.escape("AzureWebJobsStorage's, at https://prod.queue.core.windows.net"),
+        match=re.escape("FloeStorage's, at https://prod.queue.core.windows.net"),
     ):
         root.settings_from(identity)
 
 
 def test_settings_accept_one_account_written_two_ways() -> None:
-    settings = root.settings_from(
-        {"AzureWebJobsStorage": DEV, "FLOE_AZURE_CONNECTION_STRING": AZURITE_EXPLICIT}
-    )
+    settings = root.settings_from({"FloeStorage": DEV, "FLOE_AZURE_CONNECTION_STRING": AZURITE_EXPLICIT})
     assert settings.azure_connection_string == AZURITE_EXPLICIT
 
 
@@ -319,24 +356,26 @@ def test_a_cold_start_imports_no_engine_spark_or_storage_sdk() -> None:
     assert _python(_COLD_START) == "6"
 
 
+def _app_env(azurite: str, home: Path, **settings: str) -> dict[str, str]:
+    """The environment of a worker process on Azurite: this one's, less its Floe and storage settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "AzureWebJobs", "FloeStorage"))}
+    prefix = f"fn{secrets.token_hex(4)}"
+    return {
+        **env,
+        "AzureWebJobsStorage": azurite,
+        "FloeStorage": azurite,
+        "FLOE_STORAGE_PREFIX": prefix,
+        "FLOE_HOME": str(home),
+        **settings,
+    }
+
+
 @pytest.mark.azurite
 def test_the_first_invocation_imports_no_spark(azurite: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "AzureWebJobs"))}
-    env.update(
-        AzureWebJobsStorage=azurite,
-        FLOE_STORAGE_PREFIX=f"cold{secrets.token_hex(4)}",
-        FLOE_HOME=str(tmp_path / "home"),
-    )
-    assert _python(_FIRST_INVOCATION, env) == "ok"
+    assert _python(_FIRST_INVOCATION, _app_env(azurite, tmp_path / "home")) == "ok"
 
 
 @pytest.mark.azurite
 def test_the_app_serves_a_run_without_the_runner_packages(azurite: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "AzureWebJobs"))}
-    env.update(
-        AzureWebJobsStorage=azurite,
-        FLOE_STORAGE_PREFIX=f"lean{secrets.token_hex(4)}",
-        FLOE_HOME=str(tmp_path / "home"),
-        FLOE_ADMIN_TOKEN="t",
-    )
+    env = _app_env(azurite, tmp_path / "home", FLOE_ADMIN_TOKEN="t")
     assert _python(_WITHOUT_RUNNER_PACKAGES, env) == "ok"

@@ -33,8 +33,13 @@ CORE = ROOT / "core"
 
 _OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 _REFERENCE = re.compile(r"\b((?:azurerm|random)_[a-z0-9_]+)\.([a-z_][a-z0-9_]*)")
-_STORAGE_ROLES = {
+_HOST_ROLES = {  # what Functions documents for an identity-based AzureWebJobsStorage (blob leases, keys)
     "Storage Blob Data Owner",
+    "Storage Queue Data Contributor",
+    "Storage Table Data Contributor",
+}
+_STATE_ROLES = {  # Floe's tables, queues and container: Contributor is enough
+    "Storage Blob Data Contributor",
     "Storage Queue Data Contributor",
     "Storage Table Data Contributor",
 }
@@ -282,12 +287,19 @@ def test_function_app_runs_python_311_on_the_flex_consumption_plan(tf: Terraform
     assert app["maximum_instance_count"] == "${var.maximum_instance_count}"
 
 
-def test_host_storage_is_the_state_account_and_the_package_is_elsewhere(tf: Terraform) -> None:
+def _account_name(tf: Terraform, account: str, name_prefix: str, suffix: str) -> str:
+    """The name of storage account `account`, with `var.name_prefix` and `local.suffix` filled in."""
+    expression = tf.resource(f"azurerm_storage_account.{account}")["name"]
+    found = re.fullmatch(r"\$\{local\.(\w+)\}", expression)
+    assert found, f"azurerm_storage_account.{account} should be named by a local: {expression}"
+    name = tf.locals[found.group(1)].replace("${var.name_prefix}", name_prefix)
+    return name.replace("${local.suffix}", suffix)
+
+
+def test_host_storage_is_its_own_account_and_the_package_is_elsewhere(tf: Terraform) -> None:
     app = tf.resource(f"{_APP}.main")
-    # The queue triggers listen through AzureWebJobsStorage, and Floe sends to its own account:
-    # functions/root.py refuses to start unless both are one account, the state account.
-    assert importlib.import_module("functions.queues").CONNECTION == "AzureWebJobsStorage"
-    assert app["function_app_storage_account_name"] == "${azurerm_storage_account.state.name}"
+    # AzureWebJobsStorage (timer locks, host keys) is the `host` account; Floe's state is in `state`.
+    assert app["function_app_storage_account_name"] == "${azurerm_storage_account.host.name}"
     assert app["function_app_storage_uses_managed_identity"] is True
     assert "function_app_storage_account_access_key" not in app
     assert _refs(app["storage_container_endpoint"]) == {
@@ -297,35 +309,74 @@ def test_host_storage_is_the_state_account_and_the_package_is_elsewhere(tf: Terr
     assert app["storage_authentication_type"] == "SystemAssignedIdentity"
     assert "storage_access_key" not in app
 
+    host = tf.resource("azurerm_storage_account.host")
+    assert (host["account_kind"], host["account_tier"], host["account_replication_type"]) == (
+        "StorageV2",
+        "Standard",
+        "LRS",
+    )
+    assert host["min_tls_version"] == "TLS1_2"
+    assert host["allow_nested_items_to_be_public"] is False
+    # Nothing of Floe's lives in the host's account.
+    for kind in ("azurerm_storage_table", "azurerm_storage_queue", "azurerm_storage_container"):
+        for name, body in tf.resources[kind].items():
+            assert "azurerm_storage_account.host" not in _refs(body), f"{kind}.{name} is on the host account"
 
-def test_app_settings_carry_no_key_and_floe_signs_in_to_the_state_account_as_the_app(tf: Terraform) -> None:
+
+@pytest.mark.parametrize("name_prefix", ["fl", "abcdefghij"])  # the shortest and longest variables.tf allows
+def test_storage_account_names_are_valid_and_distinct(tf: Terraform, name_prefix: str) -> None:
+    assert set(tf.resources["azurerm_storage_account"]) == {"state", "host", "deployment"}
+    rendered = {
+        account: _account_name(tf, account, name_prefix, "ab12cd")
+        for account in ("state", "host", "deployment")
+    }
+    for account, name in rendered.items():
+        assert re.fullmatch(r"[a-z0-9]{3,24}", name), f"{account}: {name!r} is not a storage account name"
+    assert len(set(rendered.values())) == len(rendered), rendered
+
+
+def test_app_settings_carry_no_key_and_floe_and_its_triggers_use_the_state_account(tf: Terraform) -> None:
     app = tf.resource(f"{_APP}.main")
     assert app["app_settings"] == "${local.app_settings}"
     settings: dict[str, str] = tf.locals["app_settings"]
 
-    # No connection string or key of any account: Floe finds the state account through the setting the
-    # provider writes for `function_app_storage_uses_managed_identity`, and signs in as the app.
-    assert "FLOE_AZURE_CONNECTION_STRING" not in settings
+    # No connection string with a key of any account: Floe gets the state account's name alone and signs
+    # in as the app.
+    assert settings["FLOE_AZURE_CONNECTION_STRING"] == "AccountName=${azurerm_storage_account.state.name}"
     assert not _KEY_ATTRIBUTE.search(json.dumps(settings)), settings
     assert not [v for v in settings.values() if re.search(r"AccountKey|SharedAccessSignature", str(v), re.I)]
-    written_by_provider = {"AzureWebJobsStorage__accountName": "floestateab12cd"}
-    # Floe refuses to start on an unknown FLOE_* name: every one set here must be one it knows.
-    loaded = importlib.import_module("functions.root").settings_from({**settings, **written_by_provider})
+
+    # The queue triggers' connection is an identity-based one on the state account: only its queue URI.
+    connection = importlib.import_module("functions.queues").CONNECTION
+    assert connection == "FloeStorage"
+    assert [key for key in settings if key.split("__")[0] == connection] == [f"{connection}__queueServiceUri"]
+    queue_uri = settings[f"{connection}__queueServiceUri"]
+    assert queue_uri == '${trimsuffix(azurerm_storage_account.state.primary_queue_endpoint, "/")}'
+
+    # What the app sees at run time, with the references resolved as Azure would, plus the setting the
+    # provider writes for `function_app_storage_uses_managed_identity` (the host account).
+    resolved = {
+        key: value.replace("${azurerm_storage_account.state.name}", "floestateab12cd")
+        for key, value in settings.items()
+    }
+    resolved[f"{connection}__queueServiceUri"] = "https://floestateab12cd.queue.core.windows.net"
+    resolved["AzureWebJobsStorage__accountName"] = "floehostab12cd"
+    # Floe refuses to start on an unknown FLOE_* name, or when its account is not the triggers': every
+    # setting here must be one it knows, and the two must agree.
+    loaded = importlib.import_module("functions.root").settings_from(resolved)
     assert loaded.storage == "azure"
-    assert loaded.azure_connection_string == (
-        "DefaultEndpointsProtocol=https;AccountName=floestateab12cd;EndpointSuffix=core.windows.net"
-    )
+    assert loaded.azure_connection_string == "AccountName=floestateab12cd"
     assert loaded.azure_client_id == ""  # the system-assigned identity
     # The queue bindings name %FLOE_STORAGE_PREFIX%floe-work: the setting must exist, and be the prefix
     # of the names storage.tf declares.
     assert "%FLOE_STORAGE_PREFIX%" in importlib.import_module("functions.queues").WORK
     assert settings["FLOE_STORAGE_PREFIX"] == "${var.storage_prefix}"
     assert "random_password.admin_token" in _refs(_expand_locals(settings["FLOE_ADMIN_TOKEN"], tf))
-    assert _refs(settings) == set()
+    assert _refs(settings) == {"azurerm_storage_account.state"}
 
-    # Unsupported on Flex Consumption, or (a plain AzureWebJobsStorage) a key where the identity serves.
+    # Unsupported on Flex Consumption, or written by the provider (AzureWebJobsStorage__accountName), or
+    # (a plain AzureWebJobsStorage) a key where the identity serves.
     forbidden = {
-        "AzureWebJobsStorage",
         "FUNCTIONS_WORKER_RUNTIME",
         "FUNCTIONS_EXTENSION_VERSION",
         "WEBSITE_RUN_FROM_PACKAGE",
@@ -333,33 +384,41 @@ def test_app_settings_carry_no_key_and_floe_signs_in_to_the_state_account_as_the
         "SCM_DO_BUILD_DURING_DEPLOYMENT",
     }
     assert not forbidden & set(settings)
+    assert not [key for key in settings if key.split("__")[0] == "AzureWebJobsStorage"]
     assert not [key for key in settings if key.startswith("WEBSITE_CONTENT")]
     site = app["site_config"][0]
     assert _refs(site["application_insights_connection_string"]) == {"azurerm_application_insights.main"}
 
 
-def test_app_identity_has_the_data_roles_on_the_state_account(tf: Terraform) -> None:
+@pytest.mark.parametrize("account", ["host", "state"])
+def test_app_identity_has_the_data_roles_on_the_host_and_state_accounts(tf: Terraform, account: str) -> None:
     principal = f"${{{_APP}.main.identity[0].principal_id}}"
-    assert set(tf.locals["state_roles"]) == _STORAGE_ROLES
-    state = tf.resource("azurerm_role_assignment.state")
-    assert state["for_each"] == "${toset(local.state_roles)}"
-    assert state["role_definition_name"] == "${each.key}"
-    assert state["scope"] == "${azurerm_storage_account.state.id}"
-    assert state["principal_id"] == principal
-    assert state["principal_type"] == "ServicePrincipal"
+    assert set(tf.locals[f"{account}_roles"]) == (_HOST_ROLES if account == "host" else _STATE_ROLES)
+    roles = tf.resource(f"azurerm_role_assignment.{account}")
+    assert roles["for_each"] == f"${{toset(local.{account}_roles)}}"
+    assert roles["role_definition_name"] == "${each.key}"
+    assert roles["scope"] == f"${{azurerm_storage_account.{account}.id}}"
+    assert roles["principal_id"] == principal
+    assert roles["principal_type"] == "ServicePrincipal"
+
+
+def test_app_identity_reads_the_deployment_package(tf: Terraform) -> None:
     deployment = tf.resource("azurerm_role_assignment.deployment")
     assert deployment["scope"] == "${azurerm_storage_account.deployment.id}"
     assert deployment["role_definition_name"] == "Storage Blob Data Owner"
-    assert deployment["principal_id"] == principal
+    assert deployment["principal_id"] == f"${{{_APP}.main.identity[0].principal_id}}"
 
 
-def test_the_state_account_refuses_keys_and_terraform_needs_none(tf: Terraform) -> None:
-    state = tf.resource("azurerm_storage_account.state")
-    assert state["shared_access_key_enabled"] is False
-    # Nothing reads a key or a connection string with a key of the state account, anywhere in infra/.
+@pytest.mark.parametrize("account", ["host", "state"])
+def test_the_host_and_state_accounts_refuse_keys(tf: Terraform, account: str) -> None:
+    assert tf.resource(f"azurerm_storage_account.{account}")["shared_access_key_enabled"] is False
+
+
+def test_terraform_reads_no_key_and_needs_none(tf: Terraform) -> None:
+    # Nothing reads a key or a connection string with a key of any account, anywhere in infra/.
     assert not _KEY_ATTRIBUTE.search(tf.text), _KEY_ATTRIBUTE.findall(tf.text)
-    # Terraform manages the account's tables, queues and container through Resource Manager (by account
-    # id), never through the data plane, which would need the refused key.
+    # Terraform manages the tables, queues and containers through Resource Manager (by account id), never
+    # through the data plane, which would need the refused key.
     for kind in ("azurerm_storage_table", "azurerm_storage_queue", "azurerm_storage_container"):
         for name, body in tf.resources[kind].items():
             assert "storage_account_name" not in body, f"{kind}.{name} goes through the data plane"

@@ -196,17 +196,15 @@ def test_azure_identity_is_imported_only_for_a_keyless_connection_string() -> No
 # ----------------------------------------------------------------------------------------------- settings
 
 
-def test_settings_build_a_keyless_connection_from_the_functions_account_name() -> None:
+def test_settings_take_a_keyless_connection_and_the_identity_to_sign_in_as() -> None:
     settings = Settings.from_env(
         {
             "FLOE_STORAGE": "azure",
-            "AzureWebJobsStorage__accountName": "prodstate",
-            "AzureWebJobsStorage__credential": "managedidentity",
-            "AzureWebJobsStorage__clientId": "0000aaaa-11bb-22cc-33dd-444444eeeeee",
+            "FLOE_AZURE_CONNECTION_STRING": "AccountName=prodstate",
+            "FLOE_AZURE_CLIENT_ID": "0000aaaa-11bb-22cc-33dd-444444eeeeee",
         }
     )
     conn = settings.azure_connection_string
-    assert conn == "DefaultEndpointsProtocol=https;AccountName=prodstate;EndpointSuffix=core.windows.net"
     assert is_keyless(conn)
     assert service_url(conn, "queue") == "https://prodstate.queue.core.windows.net"
     assert settings.azure_client_id == "0000aaaa-11bb-22cc-33dd-444444eeeeee"
@@ -214,46 +212,13 @@ def test_settings_build_a_keyless_connection_from_the_functions_account_name() -
     assert "prodstate" not in repr(settings)  # the connection string stays masked, keyless or not
 
 
-def test_settings_prefer_the_three_service_uris_to_the_account_name() -> None:
-    env = {
-        "FLOE_STORAGE": "azure",
-        "AzureWebJobsStorage__accountName": "ignored",
-        "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.chinacloudapi.cn/",
-        "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.chinacloudapi.cn",
-        "AzureWebJobsStorage__tableServiceUri": "https://st.table.core.chinacloudapi.cn",
-    }
-    conn = Settings.from_env(env).azure_connection_string
-    assert conn == (
-        "BlobEndpoint=https://st.blob.core.chinacloudapi.cn;QueueEndpoint=https://st.queue.core.chinacloudapi.cn;"
-        "TableEndpoint=https://st.table.core.chinacloudapi.cn"
-    )
-    assert Settings.from_env(env).azure_client_id == ""
-    del env["AzureWebJobsStorage__tableServiceUri"]  # two of three: the account name decides
-    assert "AccountName=ignored" in Settings.from_env(env).azure_connection_string
-
-
-def test_a_connection_string_setting_wins_over_the_identity_based_ones() -> None:
-    identity = {"FLOE_STORAGE": "azure", "AzureWebJobsStorage__accountName": "prod"}
-    webjobs = Settings.from_env({**identity, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
-    assert webjobs.azure_connection_string == "UseDevelopmentStorage=true"
-    floe = Settings.from_env({**identity, "FLOE_AZURE_CONNECTION_STRING": "AccountName=mine"})
-    assert floe.azure_connection_string == "AccountName=mine"
-
-
-def test_floe_azure_client_id_wins_over_the_functions_one() -> None:
-    settings = Settings.from_env(
-        {"AzureWebJobsStorage__clientId": "from-functions", "FLOE_AZURE_CLIENT_ID": "from-floe"}
-    )
-    assert settings.azure_client_id == "from-floe"
-
-
 def test_azure_storage_without_any_connection_names_every_way_to_give_one() -> None:
     with pytest.raises(
         InvalidParameterValue,
-        match=r"FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage, or an identity-based connection: "
-        r"AzureWebJobsStorage__accountName, or all three of AzureWebJobsStorage__blobServiceUri",
+        match=r"FLOE_AZURE_CONNECTION_STRING or AzureWebJobsStorage: with a key, or without one "
+        r"\(AccountName=<account>, or the account's BlobEndpoint, QueueEndpoint and TableEndpoint\)",
     ):
-        Settings.from_env({"FLOE_STORAGE": "azure", "AzureWebJobsStorage__blobServiceUri": "https://a"})
+        Settings.from_env({"FLOE_STORAGE": "azure"})
 
 
 # ------------------------------------------------------------------------------------------ on Azurite

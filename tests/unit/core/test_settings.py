@@ -36,7 +36,7 @@ def test_azure_reads_the_functions_storage_setting() -> None:
         ({"FLOE_PORT": "eighty"}, r"FLOE_PORT: 'eighty' is not an integer"),
         ({"FLOE_PORT": "70000"}, r"FLOE_PORT: 70000 is outside 1..65535"),
         ({"FLOE_STORAGE": "s3"}, r"FLOE_STORAGE: 's3' is not one of 'sqlite', 'azure'"),
-        ({"FLOE_STORAGE": "azure"}, r"needs a connection string .* or an identity-based connection"),
+        ({"FLOE_STORAGE": "azure"}, r"needs a connection string .* to sign in with Microsoft Entra ID"),
         ({"FLOE_TICK_SECONDS": "0"}, r"FLOE_TICK_SECONDS: 0.0 is outside"),
     ],
 )
