@@ -291,6 +291,14 @@ class Floe(Upkeep):
             sql_output=read_sql(self.storage.blobs, state.run.run_id, task.run_id),
         )
 
+    def poison_messages(
+        self, *, limit: int, page_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The queue messages kept as poison (`core.poison`), newest first, and the next page's token."""
+        from core.poison import listing
+
+        return listing(self.storage.blobs, limit=limit, page_token=page_token)
+
     # ------------------------------------------------------------------------------ runs among runs
 
     def _run_finished(self, run: Run) -> None:

@@ -81,6 +81,12 @@ def create_app(floe: FloeService, *, clock: Clock | None = None, public_url: str
         include_in_schema=False,
     )
     app.add_route(
+        POISON_PATH,
+        _route(floe, the_clock, public_url, "floe", "GET", poison_messages),
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    app.add_route(
         webhooks.SECRET_PATH,
         _route(floe, the_clock, public_url, "floe", "POST", webhooks.rotate_secret),
         methods=["POST"],
@@ -93,6 +99,23 @@ def create_app(floe: FloeService, *, clock: Clock | None = None, public_url: str
         include_in_schema=False,
     )
     return app
+
+
+POISON_PATH = "/api/floe/poison-messages"
+
+
+def poison_messages(call: Call) -> dict[str, Any]:
+    """The queue messages Floe kept as poison, newest first: `GET /api/floe/poison-messages`, with
+    `limit` (1..100, default 25) and `page_token`. Each has its queue, message id, delivery facts, body,
+    and the kind, run and task run of the body when it parses (`core.poison`)."""
+    from core.poison import DEFAULT_LIMIT, MAX_LIMIT
+
+    limit = call.get_int("limit", min=1, max=MAX_LIMIT, default=DEFAULT_LIMIT)
+    messages, token = call.floe.poison_messages(limit=limit, page_token=call.page_token())
+    body: dict[str, Any] = {"messages": messages}
+    if token:
+        body["next_page_token"] = token
+    return body
 
 
 async def _health(request: Request) -> Response:

@@ -108,3 +108,9 @@ class FloeService(Protocol):
     def cancel_all_runs(self, *, job_id: int | None, all_queued_runs: bool) -> None: ...
 
     def delete_run(self, run_id: int) -> None: ...
+
+    def poison_messages(
+        self, *, limit: int, page_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The queue messages kept as poison, newest first, and the next page's token (`core.poison`)."""
+        ...

@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 from core.errors import FloeError
 from core.handlers import Floe
-from core.messages import MAX_DEQUEUE, POISON_SUFFIX, WORK_QUEUE, InvalidMessage, host_queue
+from core.messages import MAX_DEQUEUE, WORK_QUEUE, InvalidMessage, host_queue
+from core.poison import Poisoned, keep
 from core.runtime.watcher import FolderWatcher
 from core.settings import Settings
 from core.store import Queue, ReceiptExpired, Storage, open_storage
-from core.telemetry import message_poisoned, tick
+from core.telemetry import tick
 
 log = logging.getLogger("floe.runtime")
 
@@ -108,7 +109,6 @@ class LocalHost:
             work.worked = bool(report.triggered or report.redriven or report.lost)
 
     def _drain(self, queue: Queue) -> None:
-        poison = self.floe.storage.queues.queue(queue.name + POISON_SUFFIX)
         while not self._stop.is_set():
             try:
                 messages = queue.receive(max_messages=1, visibility_timeout=VISIBILITY_S, wait_seconds=WAIT_S)
@@ -117,13 +117,13 @@ class LocalHost:
                 self._stop.wait(1.0)
                 continue
             for message in messages:
-                deliver(self.floe, queue, poison, message)
+                deliver(self.floe, queue, message)
 
 
-def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
+def deliver(floe: Floe, queue: Queue, message: object) -> None:
     """Handle one received message as the Azure Functions host would: delete it on success; on failure
-    let it come back (after a short backoff), and after MAX_DEQUEUE deliveries move it to the poison queue.
-    A message that can never succeed goes to the poison queue at once."""
+    let it come back (after a short backoff), and after MAX_DEQUEUE deliveries keep it as a poison message
+    (`core.poison`) and delete it. A message that can never succeed is kept at once."""
     try:
         floe.handle_message(
             message.body,  # type: ignore[attr-defined]
@@ -132,15 +132,15 @@ def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
             dequeue_count=message.dequeue_count,  # type: ignore[attr-defined]
         )
     except InvalidMessage as bad:
-        log.error("poison message on %s: %s", queue.name, bad.message)
-        _to_poison(queue, poison, message)
+        log.error("message on %s cannot be handled: %s", queue.name, bad.message)
+        _to_poison(floe, queue, message)
         return
     except Exception as failed:
         count = message.dequeue_count  # type: ignore[attr-defined]
         text = failed.message if isinstance(failed, FloeError) else repr(failed)
         if count >= MAX_DEQUEUE:
-            log.error("message on %s failed %d times, moved to %s: %s", queue.name, count, poison.name, text)
-            _to_poison(queue, poison, message)
+            log.error("message on %s failed %d times: %s", queue.name, count, text)
+            _to_poison(floe, queue, message)
         else:
             log.warning(
                 "message on %s failed (delivery %d), will retry: %s",
@@ -160,9 +160,15 @@ def deliver(floe: Floe, queue: Queue, poison: Queue, message: object) -> None:
         pass  # delivered again meanwhile; the handler is idempotent
 
 
-def _to_poison(queue: Queue, poison: Queue, message: object) -> None:
-    poison.send(message.body)  # type: ignore[attr-defined]
-    message_poisoned(queue.name, message.body)  # type: ignore[attr-defined]
+def _to_poison(floe: Floe, queue: Queue, message: object) -> None:
+    poisoned = Poisoned(
+        queue.name,
+        message.id,  # type: ignore[attr-defined]
+        message.body,  # type: ignore[attr-defined]
+        message.inserted_at,  # type: ignore[attr-defined]
+        message.dequeue_count,  # type: ignore[attr-defined]
+    )
+    keep(floe.storage.blobs, poisoned, now=floe.clock.now())
     try:
         queue.delete(message)  # type: ignore[arg-type]
     except ReceiptExpired:

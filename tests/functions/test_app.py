@@ -38,14 +38,13 @@ def _bindings(function: Any) -> list[dict[str, Any]]:
 
 
 def test_the_app_indexes_one_function_per_trigger(indexed: dict[str, Any]) -> None:
-    assert sorted(indexed) == ["blob_created", "http", "tasks_poison", "tick", "work", "work_poison"]
+    assert sorted(indexed) == ["blob_created", "http", "tick", "work", "work_poison"]
     triggers = {name: type(f.get_trigger()).__name__ for name, f in indexed.items()}
     assert triggers == {
         "http": "HttpTrigger",
         "tick": "TimerTrigger",
         "work": "QueueTrigger",
         "work_poison": "QueueTrigger",
-        "tasks_poison": "QueueTrigger",
         "blob_created": "EventGridTrigger",
     }
 
@@ -75,13 +74,11 @@ def test_tick_runs_every_minute_with_the_schedule_monitor(indexed: dict[str, Any
 def test_queue_functions_listen_on_floes_prefixed_queues(indexed: dict[str, Any]) -> None:
     [work] = _bindings(indexed["work"])
     [poison] = _bindings(indexed["work_poison"])
-    [tasks_poison] = _bindings(indexed["tasks_poison"])
     assert work["queueName"] == "%FLOE_STORAGE_PREFIX%floe-work"
     assert poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-work-poison"
-    # floe-tasks is the runners' (functions.root): the app only watches what poisons there
-    assert tasks_poison["queueName"] == "%FLOE_STORAGE_PREFIX%floe-tasks-poison"
+    # floe-tasks is the runners' (functions.root): the app binds no trigger to it
     # Floe's state account, apart from the host's own storage (AzureWebJobsStorage)
-    assert work["connection"] == poison["connection"] == tasks_poison["connection"] == "FloeStorage"
+    assert work["connection"] == poison["connection"] == "FloeStorage"
     queues = HOST_JSON["extensions"]["queues"]
     assert queues["maxDequeueCount"] == MAX_DEQUEUE
     assert queues["messageEncoding"] == "base64"
@@ -353,7 +350,7 @@ def test_the_app_package_installs_no_spark_and_runners_add_it() -> None:
 
 
 def test_a_cold_start_imports_no_engine_spark_or_storage_sdk() -> None:
-    assert _python(_COLD_START) == "6"
+    assert _python(_COLD_START) == "5"
 
 
 def _app_env(azurite: str, home: Path, **settings: str) -> dict[str, str]:

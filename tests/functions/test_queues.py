@@ -61,9 +61,10 @@ def test_a_message_floe_cannot_read_is_kept_at_once(
 ) -> None:
     root.floe().storage.queues.queue(WORK_QUEUE).send('{"v": 1, "kind": "run.explode", "run_id": 5}')
     [kept] = queue_host.run_until(_kept, what="the poison message to be kept")
-    assert [(name, m.dequeue_count) for name, m in queue_host.delivered] == [("work", 1), ("work_poison", 1)]
-    assert not queue_host.failures  # neither function failed: the work function moved it itself
+    assert [(name, m.dequeue_count) for name, m in queue_host.delivered] == [("work", 1)]
+    assert not queue_host.failures  # the work function kept it itself, and the host deleted it
     assert json.loads(kept["body"]) == {"v": 1, "kind": "run.explode", "run_id": 5}
+    assert kept["queue"] == WORK_QUEUE
     assert kept["path"].startswith("poison/") and kept["path"].endswith(f"/{kept['message_id']}.json")
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("poison message" in e and "kind run.explode, run 5" in e for e in errors), errors
@@ -87,5 +88,25 @@ def test_a_message_that_keeps_failing_moves_to_poison_after_five_deliveries(
     work = [m.dequeue_count for name, m in host.delivered if name == "work"]
     assert work == [1, 2, 3, 4, 5]
     assert [name for name, _ in host.failures] == ["work"] * 5
+    assert ("work_poison", 1) in [(name, m.dequeue_count) for name, m in host.delivered]  # the host moved it
     assert json.loads(kept["body"])["run_id"] == 77
+    assert kept["dequeue_count"] == 1  # its delivery from the poison queue; the five are in the log
     assert "kind run.advance, run 77" in caplog.text
+
+
+def test_kept_poison_messages_are_listed_by_the_api(queue_host: QueueHost, indexed: dict[str, Any]) -> None:
+    from tests.functions.conftest import Api
+
+    queue = root.floe().storage.queues.queue(WORK_QUEUE)
+    for run_id in (1, 2, 3):
+        queue.send(f'{{"v": 1, "kind": "run.explode", "run_id": {run_id}}}')
+    queue_host.run_until(lambda: len(_kept()) == 3, what="three poison messages to be kept")
+    api = Api(indexed["http"].get_user_function())
+    first = api.get("/api/floe/poison-messages", limit=2)
+    assert [m["kind"] for m in first["messages"]] == ["run.explode", "run.explode"]
+    second = api.get("/api/floe/poison-messages", limit=2, page_token=first["next_page_token"])
+    assert "next_page_token" not in second
+    runs = sorted(m["run_id"] for m in first["messages"] + second["messages"])
+    assert runs == [1, 2, 3]
+    status, bad = api.call("GET", "/api/floe/poison-messages?page_token=nonsense")
+    assert status == 400 and "page_token 'nonsense' is not a token" in bad["message"]

@@ -181,21 +181,31 @@ def test_queue_age_leaves_a_delayed_messages_delay_out(captured: Captured) -> No
 
 
 def test_a_message_moved_to_poison_is_counted_once(captured: Captured, tmp_path: Path) -> None:
+    from core.clock import FakeClock
     from core.messages import InvalidMessage
     from core.runtime.host import deliver
     from core.store import open_storage
 
+    storage = open_storage("sqlite", root=tmp_path)
+
     class Refusing:
+        clock = FakeClock()
+
+        def __init__(self) -> None:
+            self.storage = storage
+
         def handle_message(self, body: str, **delivery: object) -> None:
             raise InvalidMessage("never")
 
-    storage = open_storage("sqlite", root=tmp_path)
     try:
-        work, poison = storage.queues.queue("floe-work"), storage.queues.queue("floe-work-poison")
+        work = storage.queues.queue("floe-work")
         work.send("not a floe message")
         [message] = work.receive()
-        deliver(Refusing(), work, poison, message)  # type: ignore[arg-type]
-        assert [m.body for m in poison.receive()] == ["not a floe message"]
+        deliver(Refusing(), work, message)  # type: ignore[arg-type]
+        deliver(Refusing(), work, message)  # type: ignore[arg-type]  # delivered twice, kept once
+        [kept] = storage.blobs.list("poison/")
+        assert b"not a floe message" in storage.blobs.get(kept.path).data  # type: ignore[union-attr]
+        assert work.receive() == []
     finally:
         storage.close()
     [poisoned] = captured.points(names.POISON_MESSAGES)
