@@ -21,10 +21,12 @@ locals {
     "destinations", "notifications",
   ]
   # floe-tasks: task starts for `floe runner` hosts (FLOE_TASKS=runners; core/messages.py TASK_QUEUE).
-  floe_queues     = ["floe-work", "floe-work-poison", "floe-tasks", "floe-tasks-poison"]
+  # floe-work-poison: where the Functions host moves a message that failed 5 times (functions/queues.py).
+  # Floe's own hosts keep such messages as blobs (core/poison.py), so floe-tasks needs no poison queue.
+  floe_queues     = ["floe-work", "floe-work-poison", "floe-tasks"]
   floe_containers = ["floe"]
-  # Per-process queues (`floe-host-<host id>` and their `-poison`) get names only at run time: each worker
-  # process creates its own.
+  # Per-runner queues (`floe-host-<host id>`) get names only at run time: each runner creates its own and
+  # deletes it when it stops.
 
   deployment_container = "app-package"
 }
