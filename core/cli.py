@@ -96,6 +96,10 @@ def runner(
     workers: Annotated[
         int | None, typer.Option(help="Threads taking task starts from floe-tasks (env FLOE_WORKERS)")
     ] = None,
+    slots: Annotated[
+        int | None,
+        typer.Option(help="The most task processes at once; 0: no limit (env FLOE_RUNNER_SLOTS)"),
+    ] = None,
 ) -> None:
     """Run task attempts (and their Spark clusters) for dispatchers with FLOE_TASKS=runners: the Azure
     Functions app, or `floe serve --tasks runners`. Any number of runners share the storage's floe-tasks
@@ -104,7 +108,7 @@ def runner(
     from core.telemetry import current
 
     try:
-        settings = _settings(home=home, storage=storage, workers=workers, tasks="runners")
+        settings = _settings(home=home, storage=storage, workers=workers, tasks="runners", runner_slots=slots)
         runtime = RunnerHost(settings)
     except FloeError as bad:
         _fail(bad.message)

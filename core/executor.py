@@ -317,6 +317,11 @@ class TaskExecutor:
             except Exception:
                 log.exception("could not ship the log of running task run %s", key)
 
+    def running_count(self) -> int:
+        """How many attempts of this host have a process (or are about to)."""
+        with self._lock:
+            return len(self._runs)
+
     def is_running(self, task_run_id: int) -> bool:
         return self.supervisor.is_running(str(task_run_id))
 

@@ -54,6 +54,8 @@ class Settings:
     tasks: str = "local"
     # FLOE_TASK_POLL_SECONDS: with runners, how often a dispatcher checks a run's attempts (run.poll)
     task_poll_seconds: float = 30.0
+    # FLOE_RUNNER_SLOTS: the most task processes a `floe runner` runs at once (0: no limit)
+    runner_slots: int = 0
 
     @property
     def workspace_dir(self) -> Path:
@@ -113,6 +115,7 @@ _ENV = {
     "smtp_from": "FLOE_SMTP_FROM",
     "tasks": "FLOE_TASKS",
     "task_poll_seconds": "FLOE_TASK_POLL_SECONDS",
+    "runner_slots": "FLOE_RUNNER_SLOTS",
 }
 _KNOWN = frozenset(_ENV.values())
 _SECRETS = frozenset({"azure_connection_string", "admin_token", "smtp_password"})
@@ -124,7 +127,7 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
         var = _ENV.get(name, name)
         if name in ("home", "workspace"):
             out[name] = Path(str(value)).expanduser()
-        elif name in ("port", "workers", "trigger_min_seconds", "smtp_port"):
+        elif name in ("port", "workers", "trigger_min_seconds", "smtp_port", "runner_slots"):
             try:
                 number = int(str(value))
             except ValueError:
@@ -134,6 +137,7 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
                 "workers": (1, 256),
                 "trigger_min_seconds": (0, 60),
                 "smtp_port": (1, 65535),
+                "runner_slots": (0, 1024),
             }[name]
             if not low <= number <= high:
                 raise InvalidParameterValue(f"{var}: {number} is outside {low}..{high}")

@@ -19,6 +19,7 @@ locals {
     FLOE_AZURE_CONNECTION_STRING = "AccountName=${azurerm_storage_account.state.name}"
     FLOE_STORAGE_PREFIX          = var.storage_prefix
     FLOE_TASKS                   = "runners"
+    FLOE_RUNNER_SLOTS            = tostring(var.runner_slots)
     FLOE_LOG_FORMAT              = "json"
   }
 }

@@ -151,3 +151,14 @@ variable "runner_cpu" {
     error_message = "runner_cpu must be one of 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5 or 4."
   }
 }
+
+variable "runner_slots" {
+  description = "The most task processes each runner replica runs at once (FLOE_RUNNER_SLOTS); 0: no limit. Size it to runner_cpu and the tasks' memory."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.runner_slots >= 0 && var.runner_slots <= 1024 && floor(var.runner_slots) == var.runner_slots
+    error_message = "runner_slots must be a whole number from 0 (no limit) to 1024."
+  }
+}

@@ -110,14 +110,18 @@ class LocalHost:
 
     def _drain(self, queue: Queue) -> None:
         while not self._stop.is_set():
-            try:
-                messages = queue.receive(max_messages=1, visibility_timeout=VISIBILITY_S, wait_seconds=WAIT_S)
-            except Exception:
-                log.exception("receiving from %s failed", queue.name)
-                self._stop.wait(1.0)
-                continue
-            for message in messages:
-                deliver(self.floe, queue, message)
+            self._drain_once(queue)
+
+    def _drain_once(self, queue: Queue) -> None:
+        """Receive one message (waiting up to WAIT_S) and handle it."""
+        try:
+            messages = queue.receive(max_messages=1, visibility_timeout=VISIBILITY_S, wait_seconds=WAIT_S)
+        except Exception:
+            log.exception("receiving from %s failed", queue.name)
+            self._stop.wait(1.0)
+            return
+        for message in messages:
+            deliver(self.floe, queue, message)
 
 
 def deliver(floe: Floe, queue: Queue, message: object) -> None:

@@ -6,6 +6,7 @@ task processes."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import textwrap
 import time
 from collections.abc import Callable
@@ -291,3 +292,44 @@ def test_a_cluster_on_another_machine_is_terminated_by_its_runner(pair: Pair) ->
     assert WorkMessage.decode(kill.body) == WorkMessage("cluster.terminate", 0, cluster_id=record.cluster_id)
     pair.runner.handle_message(kill.body)  # its owner: what runs of it is its to kill
     assert pair.dispatcher.clusters.get(record.cluster_id).state is ClusterState.TERMINATED
+
+
+def test_a_runner_runs_no_more_task_processes_at_once_than_its_slots(tmp_path: Path) -> None:
+    from core.runtime.host import LocalHost, storage_from
+    from core.runtime.runner import RunnerHost
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "span.py").write_text(
+        "import sys, time\nstart = time.time()\ntime.sleep(0.8)\n"
+        "open(sys.argv[1], 'w').write(f'{start} {time.time()}')\n"
+    )
+    settings = Settings(
+        home=tmp_path / "home", workspace=workspace, tasks="runners", runner_slots=1, workers=3
+    )
+    dispatcher = LocalHost(settings, Floe(settings, storage_from(settings), run_tasks=False))
+    runner = RunnerHost(settings)
+    dispatcher.start()
+    runner.start()
+    try:
+        tasks = [
+            {
+                "task_key": f"t{i}",
+                "spark_python_task": {"python_file": "span.py", "parameters": [f"t{i}.txt"]},
+            }
+            for i in range(3)
+        ]
+        floe = dispatcher.floe
+        job_id = floe.create_job(validate_job_settings({"name": "j", "tasks": tasks}), creator="me")
+        run = floe.run_now(validate_run_now({"job_id": job_id}), creator="me")
+        deadline = time.monotonic() + 40
+        while not floe.get_run(run.run_id).run.is_final:
+            assert time.monotonic() < deadline, "the run did not end"
+            time.sleep(0.1)
+        assert floe.get_run(run.run_id).run.result is Result.SUCCESS
+    finally:
+        runner.stop()
+        dispatcher.stop()
+    spans = sorted(tuple(map(float, (workspace / f"t{i}.txt").read_text().split())) for i in range(3))
+    for (_, first_end), (second_start, _) in itertools.pairwise(spans):
+        assert second_start >= first_end - 0.05, spans  # one at a time: the slot is taken until the end

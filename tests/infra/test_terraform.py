@@ -451,11 +451,14 @@ def test_runners_sign_in_to_the_state_account_and_share_the_apps_prefix(tf: Terr
     assert settings["FLOE_TASKS"] == "runners"
     # A keyless connection string of the state account: Floe signs in as the container's identity.
     assert settings["FLOE_AZURE_CONNECTION_STRING"] == "AccountName=${azurerm_storage_account.state.name}"
-    written = {
-        k: v.replace("${azurerm_storage_account.state.name}", "floestateab12cd") for k, v in settings.items()
+    assert settings["FLOE_RUNNER_SLOTS"] == "${tostring(var.runner_slots)}"
+    samples = {
+        "${azurerm_storage_account.state.name}": "floestateab12cd",
+        "${tostring(var.runner_slots)}": "4",
     }
+    written = {k: _substitute(v, samples) for k, v in settings.items()}
     loaded = importlib.import_module("core.settings").Settings.from_env({**written, "FLOE_HOME": "/var/floe"})
-    assert loaded.tasks == "runners" and loaded.storage == "azure"
+    assert loaded.tasks == "runners" and loaded.storage == "azure" and loaded.runner_slots == 4
     from core.store.azure._connect import is_keyless, service_url
 
     assert is_keyless(loaded.azure_connection_string)
@@ -468,6 +471,12 @@ def test_runners_sign_in_to_the_state_account_and_share_the_apps_prefix(tf: Terr
     assert template["min_replicas"] == template["max_replicas"] == "${var.runner_count}"
     secrets = {s["name"]: s["value"] for s in runner["secret"]}
     assert _refs(secrets["appinsights"]) == {"azurerm_application_insights.main"}
+
+
+def _substitute(value: str, samples: dict[str, str]) -> str:
+    for reference, sample in samples.items():
+        value = value.replace(reference, sample)
+    return value
 
 
 def test_runner_identity_has_the_data_roles_on_the_state_account(tf: Terraform) -> None:
@@ -590,6 +599,7 @@ def test_every_variable_has_a_description_and_the_risky_ones_a_validation(tf: Te
         "instance_memory_mb",
         "runner_count",
         "runner_cpu",
+        "runner_slots",
     } <= validated
     memory = tf.variables["instance_memory_mb"]["validation"][0]["condition"]
     assert "[2048, 4096]" in memory
