@@ -155,6 +155,12 @@ class TaskExecutor:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="floe-task-exit")
         self.supervisor = ProcessSupervisor(self._exited)
+        # Python scripts on Floe's own interpreter fork from a warm zygote (core.compute.forkserver).
+        zygote_env = {
+            **self.base_env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_FLOE_ROOT, self.base_env.get("PYTHONPATH")])),
+        }
+        self.supervisor.use_fork_server(python, zygote_env)
         self._registry = home / "running"
         self._kill_orphans()
 

@@ -17,6 +17,12 @@ stray grandchildren behind holding its log file open. (A grandchild that calls `
 is deliberate daemonisation and out of reach of group signals.) Group signals are only sent while the leader
 is not yet reaped, so the pgid can never have been recycled for an unrelated group.
 
+Warm starts: with `use_fork_server`, a Python task of the given interpreter (`python -u -P -m
+core.tasks.runtime.bootstrap ...`) is forked from a zygote that has imported the task runtime
+(`core.compute.forkserver`) instead of started from scratch: a few milliseconds instead of tens. The zygote
+is its parent and reaps it, reporting its status over a socket; the supervisor still watches its pidfd,
+signals its group and reports its end through `on_exit` exactly as for its own children.
+
 Timestamps in `ProcessHandle` and `ProcessExit` are epoch milliseconds (the Jobs API's unit), read from the
 system clock: this module touches the outside world, as `core/compute` may.
 """
@@ -36,8 +42,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import FloeError
+
+if TYPE_CHECKING:
+    from core.compute.forkserver import ForkServer
 
 __all__ = [
     "ProcessExit",
@@ -245,9 +255,11 @@ def process_alive(handle: ProcessHandle) -> bool:
 @dataclass(eq=False, slots=True)
 class _Child:
     handle: ProcessHandle
-    popen: subprocess.Popen[bytes]
-    pidfd: int
+    popen: subprocess.Popen[bytes] | None  # None for a child of the fork server, which reaps it
+    pidfd: int | None  # watched by the selector (None: a forked child that ended before it could be watched)
     log_path: Path
+    exit_code: int | None = None  # a forked child's status, as its zygote reported it
+    ended: bool = False  # a forked child's pidfd fired: it is gone, its status may still be on its way
     killed: bool = False
     kill_deadline: float | None = None  # monotonic time at which SIGKILL follows the SIGTERM
 
@@ -264,6 +276,11 @@ class ProcessSupervisor:
 
     def __init__(self, on_exit: Callable[[ProcessExit], None], *, name: str = "floe-process-watcher") -> None:
         self._on_exit = on_exit
+        self._fork_python: str | None = None
+        self._fork_env: Mapping[str, str] = {}
+        self._fork_server: ForkServer | None = None
+        self._fork_losses = 0
+        self._early_exits: dict[str, int] = {}  # forked children whose end arrived before their start
         self._lock = threading.Lock()
         self._live: dict[str, _Child] = {}
         self._starting: set[str] = set()
@@ -281,6 +298,13 @@ class ProcessSupervisor:
 
     # ------------------------------------------------------------------------------------------- public
 
+    def use_fork_server(self, python: str, env: Mapping[str, str]) -> None:
+        """Start Python tasks of `python` (`python -u -P -m core.tasks.runtime.bootstrap ...`) by forking
+        them from a warm zygote (`core.compute.forkserver`) instead of starting an interpreter. The zygote
+        starts with the first such spec (which starts as an ordinary process meanwhile) and again if it
+        dies; other specs start as ordinary processes."""
+        self._fork_python, self._fork_env = python, dict(env)
+
     def start(self, spec: ProcessSpec) -> ProcessHandle:
         """Start `spec` and return at once; `on_exit` follows when the process ends.
 
@@ -296,7 +320,7 @@ class ProcessSupervisor:
                 raise ValueError(f"a process with key {spec.key!r} is already running")
             self._starting.add(spec.key)
         try:
-            child = self._spawn(spec)
+            child = self._spawn_forked(spec) or self._spawn(spec)
         except BaseException:
             with self._lock:
                 self._starting.discard(spec.key)
@@ -306,12 +330,19 @@ class ProcessSupervisor:
             closing = self._closing
             if not closing:
                 self._live[spec.key] = child
-                self._pending.append(child)
+                if child.popen is None:
+                    child.exit_code = self._early_exits.pop(spec.key, None)
+                if child.pidfd is not None:
+                    self._pending.append(child)
         if closing:  # close() ran while this process was spawning: nobody would watch it
             _killpg(child.handle.pgid, signal.SIGKILL)
-            child.popen.wait()
-            os.close(child.pidfd)
+            if child.popen is not None:
+                child.popen.wait()
+            if child.pidfd is not None:
+                os.close(child.pidfd)
             raise RuntimeError("the process supervisor is closed")
+        if child.pidfd is None:  # a forked task gone before it could be watched
+            self._forked_gone(child)
         self._wake()
         return child.handle
 
@@ -360,6 +391,8 @@ class ProcessSupervisor:
                 self._pending.clear()
         self._wake()
         self._thread.join(timeout if timeout is not None else max(grace_seconds, 0.0) + 10.0)
+        if self._fork_server is not None:
+            self._fork_server.close()
         if self._thread.is_alive():
             log.warning("process watcher did not stop in time; %d process(es) left", len(self._live))
             return
@@ -368,8 +401,9 @@ class ProcessSupervisor:
             leftovers = [*self._abandoned, *self._live.values()]
             self._abandoned.clear()
         for child in leftovers:
-            with contextlib.suppress(OSError):
-                os.close(child.pidfd)
+            if child.pidfd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(child.pidfd)
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -381,6 +415,109 @@ class ProcessSupervisor:
         self.close()
 
     # ------------------------------------------------------------------------------------------- spawning
+
+    def _spawn_forked(self, spec: ProcessSpec) -> _Child | None:
+        """Fork `spec` from the zygote when it is a Python task of the zygote's interpreter; None when it
+        is not, or the zygote is not up (the caller then starts an ordinary process)."""
+        python = self._fork_python
+        if python is None or list(spec.argv[:5]) != _bootstrap_prefix(python):
+            return None
+        from core.compute.forkserver import ForkServer, ForkServerError
+
+        with self._lock:
+            server = self._fork_server
+            if server is None or not server.alive:
+                if server is not None:
+                    self._fork_losses += 1
+                    if self._fork_losses >= _MAX_FORK_SERVER_LOSSES:
+                        log.error("the fork server keeps ending; Python tasks start as ordinary processes")
+                        self._fork_python = None
+                        return None
+                    log.warning("the fork server ended; starting another")
+                self._fork_server = ForkServer(
+                    python, env=self._fork_env, on_exit=self._forked_exited, on_lost=self._fork_server_lost
+                )
+                return None  # this one starts as an ordinary process while the zygote imports
+        try:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            started_at = time.time_ns() // 1_000_000
+            ticks_before = _boot_ticks()
+            pid = server.spawn(spec.key, list(spec.argv[5:]), spec.cwd, spec.env, spec.log_path)
+        except (ForkServerError, OSError) as exc:
+            log.warning("starting task %s as an ordinary process: %s", spec.key, exc)
+            return None
+        try:
+            pidfd: int | None = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None  # already reaped by the zygote: its status is on its way
+        stat = _proc_stat(pid)
+        handle = ProcessHandle(
+            key=spec.key,
+            pid=pid,
+            pgid=pid,  # the fork calls setsid()
+            started_at=started_at,
+            start_ticks=stat[1] if stat is not None else ticks_before,
+            boot_id=_BOOT_ID,
+        )
+        return _Child(handle=handle, popen=None, pidfd=pidfd, log_path=spec.log_path)
+
+    def _forked_exited(self, key: str, exit_code: int) -> None:
+        """The zygote reaped a forked task (called from the fork server's reader thread): report it once
+        its pidfd has fired too."""
+        with self._lock:
+            child = self._live.get(key)
+            if child is None:
+                if key in self._starting:
+                    self._early_exits[key] = exit_code  # `start` hands it to the child once registered
+                return
+            child.exit_code = exit_code
+            ready = child.ended
+            if ready:
+                self._live.pop(key, None)
+        if ready:
+            self._report(child, exit_code)
+            self._wake()  # a closing watcher waits for the last child
+
+    def _fork_server_lost(self) -> None:
+        """The zygote is gone: the forked tasks already gone will get no status from it."""
+        with self._lock:
+            waiting = [c for c in self._live.values() if c.popen is None and c.ended and c.exit_code is None]
+        for child in waiting:
+            self._forked_gone(child)
+
+    def _forked_gone(self, child: _Child) -> None:
+        """A forked task's process is gone: report it with the status its zygote sent, or wait for that
+        status; a zygote that died meanwhile will send none, so the task counts as failed."""
+        server = self._fork_server
+        with self._lock:
+            child.ended = True
+            if self._live.get(child.handle.key) is not child:
+                return  # reported already
+            code = child.exit_code
+            if code is None and server is not None and server.alive:
+                return  # `_forked_exited` reports it
+            self._live.pop(child.handle.key, None)
+        if code is None:
+            log.warning(
+                "task process %s ended with the fork server, its exit status unknown", child.handle.pid
+            )
+            code = 1
+        self._report(child, code)
+
+    def _report(self, child: _Child, exit_code: int) -> None:
+        ended = ProcessExit(
+            key=child.handle.key,
+            pid=child.handle.pid,
+            exit_code=exit_code,
+            killed=child.killed,
+            started_at=child.handle.started_at,
+            ended_at=time.time_ns() // 1_000_000,
+            log_path=child.log_path,
+        )
+        try:
+            self._on_exit(ended)
+        except Exception:
+            log.exception("on_exit failed for process %s (pid %d)", ended.key, ended.pid)
 
     def _spawn(self, spec: ProcessSpec) -> _Child:
         try:
@@ -489,27 +626,29 @@ class ProcessSupervisor:
                     _killpg(child.handle.pgid, signal.SIGKILL)
 
     def _reap(self, child: _Child) -> None:
+        assert child.pidfd is not None
         self._selector.unregister(child.pidfd)
+        if child.popen is None:  # forked: the zygote reaps it and sends its status
+            os.close(child.pidfd)
+            child.pidfd = None
+            self._forked_gone(child)
+            return
         with self._lock:
             self._live.pop(child.handle.key, None)
-            killed = child.killed
         # The leader is dead but not reaped, so its pgid still names this group: clear out what is left.
         _killpg(child.handle.pgid, signal.SIGKILL)
         exit_code = child.popen.wait()
         os.close(child.pidfd)
-        ended = ProcessExit(
-            key=child.handle.key,
-            pid=child.handle.pid,
-            exit_code=exit_code,
-            killed=killed,
-            started_at=child.handle.started_at,
-            ended_at=time.time_ns() // 1_000_000,
-            log_path=child.log_path,
-        )
-        try:
-            self._on_exit(ended)
-        except Exception:
-            log.exception("on_exit failed for process %s (pid %d)", ended.key, ended.pid)
+        self._report(child, exit_code)
+
+
+_MAX_FORK_SERVER_LOSSES = 3  # a zygote that ends this often (it cannot start?) is given up
+
+
+def _bootstrap_prefix(python: str) -> list[str]:
+    from core.compute.forkserver import BOOTSTRAP
+
+    return [python, "-u", "-P", "-m", BOOTSTRAP]
 
 
 def _killpg(pgid: int, sig: int) -> None:
