@@ -343,12 +343,10 @@ def test_reprs_show_the_account_never_a_token(storage: Storage, tokens: Unsigned
     assert tokens.issued and not any(token in text or token[:20] in text for token in tokens.issued)
 
 
-@pytest.mark.azurite
-def test_the_host_signs_in_as_the_configured_client_id(
-    azurite_oauth: OAuthAzurite, tokens: UnsignedTokens, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Settings -> storage_from -> DefaultAzureCredential(client id); the certificate is trusted through
-    REQUESTS_CA_BUNDLE, as the host passes no SDK options."""
+@pytest.fixture
+def asked(azurite_oauth: OAuthAzurite, tokens: UnsignedTokens, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The client ids Floe asks DefaultAzureCredential for, answered with `tokens`; the certificate is
+    trusted through REQUESTS_CA_BUNDLE, as hosts pass no SDK options."""
     asked: list[str] = []
 
     def credential_for(client_id: str = "") -> UnsignedTokens:
@@ -356,7 +354,14 @@ def test_the_host_signs_in_as_the_configured_client_id(
         return tokens
 
     monkeypatch.setattr("core.store.azure.default_credential", credential_for)
+    monkeypatch.setattr("core.store.azure._connect.default_credential", credential_for)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.certificate))
+    return asked
+
+
+@pytest.mark.azurite
+def test_the_host_signs_in_as_the_configured_client_id(azurite_oauth: OAuthAzurite, asked: list[str]) -> None:
+    """Settings -> storage_from -> DefaultAzureCredential(client id)."""
     settings = Settings(
         storage="azure",
         azure_connection_string=azurite_oauth.keyless,
@@ -375,19 +380,11 @@ def test_the_host_signs_in_as_the_configured_client_id(
 
 @pytest.mark.azurite
 def test_file_arrival_folders_are_listed_through_a_keyless_connection(
-    azurite_oauth: OAuthAzurite, tokens: UnsignedTokens, monkeypatch: pytest.MonkeyPatch
+    azurite_oauth: OAuthAzurite, tokens: UnsignedTokens, asked: list[str]
 ) -> None:
     from core.schedule import listing
     from core.schedule.urls import parse_location
 
-    asked: list[str] = []
-
-    def credential_for(client_id: str = "") -> UnsignedTokens:
-        asked.append(client_id)
-        return tokens
-
-    monkeypatch.setattr("core.store.azure._connect.default_credential", credential_for)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.certificate))
     listing._container_client.cache_clear()
     store = _open(azurite_oauth, tokens)
     try:

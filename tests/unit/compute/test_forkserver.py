@@ -16,17 +16,12 @@ import pytest
 
 from core.compute.forkserver import BOOTSTRAP
 from core.compute.process import ProcessSpec, ProcessSupervisor, process_alive
-from tests.unit.compute.test_process import WAIT, Exits
+from tests.unit.compute.conftest import WAIT, Exits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfds are Linux-only")
 
 ROOT = str(Path(__file__).resolve().parents[3])  # so the zygote and its tasks import core
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "PYTHONPATH": ROOT}
-
-
-@pytest.fixture
-def exits() -> Exits:
-    return Exits()
 
 
 @pytest.fixture
@@ -112,7 +107,8 @@ def test_a_killed_task_ends_with_its_group(
     """
     handle = supervisor.start(_spec(tmp_path, "sleeper", code))
     deadline = time.monotonic() + WAIT
-    while not (tmp_path / "sleeper.log").read_text().strip():
+    log = tmp_path / "sleeper.log"  # the fork opens it, a moment after `start` returns
+    while not (log.exists() and log.read_text().strip()):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     grandchild = int((tmp_path / "sleeper.log").read_text().split()[0])
@@ -135,9 +131,12 @@ def test_only_python_tasks_of_the_zygotes_interpreter_are_forked(
     spec = ProcessSpec("sh", ["/bin/sh", "-c", "echo plain; sleep 30"], tmp_path, ENV, tmp_path / "sh.log")
     handle = supervisor.start(spec)
     assert _parent(handle.pid) == os.getpid() != zygote  # an ordinary child
+    deadline = time.monotonic() + WAIT
+    while (tmp_path / "sh.log").read_text() != "plain\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     supervisor.kill("sh", grace_seconds=0)
     assert exits.wait("sh").killed
-    assert (tmp_path / "sh.log").read_text() == "plain\n"
 
 
 def test_a_dead_zygote_loses_no_end_and_is_replaced(
