@@ -95,6 +95,11 @@ def site_packages_zip(python: Path) -> Path:
     return target
 
 
+def _with_floe_root(pythonpath: str | None) -> str:
+    """A PYTHONPATH that finds Floe's task runtime first, then what it had."""
+    return os.pathsep.join(filter(None, [_FLOE_ROOT, pythonpath]))
+
+
 def _with_env(extra: Mapping[str, str], command: Command) -> Command:
     return dataclasses.replace(command, env={**command.env, **extra}) if extra else command
 
@@ -158,7 +163,7 @@ class TaskExecutor:
         # Python scripts on Floe's own interpreter fork from a warm zygote (core.compute.forkserver).
         zygote_env = {
             **self.base_env,
-            "PYTHONPATH": os.pathsep.join(filter(None, [_FLOE_ROOT, self.base_env.get("PYTHONPATH")])),
+            "PYTHONPATH": _with_floe_root(self.base_env.get("PYTHONPATH")),
         }
         self.supervisor.use_fork_server(python, zygote_env)
         self._registry = home / "running"
@@ -194,7 +199,7 @@ class TaskExecutor:
         )
         env.update(launch.cluster_env)
         env[TASK_DIR_ENV] = str(task_dir)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_FLOE_ROOT, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = _with_floe_root(env.get("PYTHONPATH"))
         env = command.environment(env)
         argv, cwd = command.argv, command.cwd
         key = str(launch.task_run_id)
